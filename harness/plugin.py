@@ -1,0 +1,236 @@
+"""The pytest plugin: ``--rig``, the ``rig``/``console``/``power``/``dut`` fixtures, the
+``requires`` marker, per-test rig health checks and console logs on failed tests.
+
+Shaped like pytest's own plugins: options in one group, each with an ini twin; run state in
+``config.stash``; heavy imports (drivers, pyserial, pyvisa) only when a test needs a rig.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import ConfigError, HarnessError
+from harness.session import HarnessSession, HealthEvent, check_capabilities
+
+STATE = pytest.StashKey[HarnessSession]()
+_CONSOLE_MARK = pytest.StashKey[Any]()
+RIG_FIXTURES = frozenset({"rig", "console", "power", "dut"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "IoT device harness")
+    group.addoption(
+        "--rig",
+        dest="harness_rig",
+        metavar="NAME|PATH",
+        help="rig to run against: rigs/NAME.yaml, a built-in rig, or a path to a rig file "
+        "(ini: rig; default: twin)",
+    )
+    group.addoption(
+        "--reports-dir",
+        dest="harness_reports_dir",
+        metavar="DIR",
+        help="where runs write their folder (ini: reports_dir; default: reports)",
+    )
+    group.addoption(
+        "--run-id", dest="harness_run_id", metavar="ID",
+        help="name of this run's folder (default: time-based)",
+    )
+    group.addoption(
+        "--no-rig-health",
+        dest="harness_no_health",
+        action="store_true",
+        help="skip the per-test rig health check (ini: rig_health = false)",
+    )
+    parser.addini("rig", "rig to run against (name or path)", default="twin")
+    parser.addini("reports_dir", "where runs write their folder", default="reports")
+    parser.addini("rig_health", "check (and recover) the device before each test that uses it",
+                  type="bool", default=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "requires(*capabilities): skip unless the rig has every named capability "
+        "(console, power, network, telemetry, ota)",
+    )
+    from harness.rig.loader import resolve_rig
+    from harness.runfolder import pick_run_id
+
+    ref = config.getoption("harness_rig") or config.getini("rig") or "twin"
+    try:
+        spec, source = resolve_rig(str(ref), config.rootpath)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    reports = config.getoption("harness_reports_dir") or config.getini("reports_dir") or "reports"
+    reports_dir = Path(reports)
+    if not reports_dir.is_absolute():
+        reports_dir = config.rootpath / reports_dir
+    workerinput = getattr(config, "workerinput", None)
+    run_id = workerinput["harness_run_id"] if workerinput else pick_run_id(config.getoption("harness_run_id"))
+    worker = workerinput["workerid"] if workerinput else "main"
+    health = not config.getoption("harness_no_health") and bool(config.getini("rig_health"))
+    state = HarnessSession(spec, source, reports_dir, run_id, worker, health)
+    config.stash[STATE] = state
+    if workerinput is None:
+        config.pluginmanager.register(_ResultsRecorder(state), "harness-results")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker writes into the controller's run folder."""
+    node.workerinput["harness_run_id"] = node.config.stash[STATE].run_id
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.close()
+
+
+# -- markers and health -----------------------------------------------------------------------
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = item.config.stash[STATE]
+    for marker in item.iter_markers("requires"):
+        unknown, missing = check_capabilities(marker.args, state.capabilities)
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: requires(): unknown capability {', '.join(map(repr, unknown))}; "
+                f"expected some of console, power, network, telemetry, ota"
+            )
+        if missing:
+            pytest.skip(f"rig {state.spec.name!r} lacks {', '.join(missing)} (requires {marker.args})")
+
+
+@pytest.fixture(autouse=True)
+def _harness_rig_health(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Before a test that uses the device: check it answers, recover it if not, fail fast if dead."""
+    state = request.config.stash[STATE]
+    if not RIG_FIXTURES & set(request.fixturenames):
+        yield
+        return
+    if state.broken:
+        pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+    rig = request.getfixturevalue("rig")
+    if state.health_checks and rig.dut is not None and "console" in rig.capabilities:
+        try:
+            message = rig.dut.health_check()
+        except HarnessError as exc:
+            state.broken = f"{exc} (found before {request.node.nodeid})"
+            state.journal.record("health", test=request.node.nodeid, ok=False, message=str(exc))
+            pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+        if message:
+            request.node.user_properties.append(("rig_health", message))
+            state.journal.record("health", test=request.node.nodeid, ok=True, message=message)
+    if rig._console is not None:
+        request.node.stash[_CONSOLE_MARK] = (rig.console, rig.console.mark())
+    yield
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The live rig of this process (one per xdist worker): a started twin or an opened bench."""
+    state = request.config.stash[STATE]
+    workdir = tmp_path_factory.mktemp(f"rig-{state.worker}")
+    try:
+        return state.rig(workdir)
+    except HarnessError as exc:
+        state.broken = f"could not bring up rig {state.spec.name!r} ({state.source}): {exc}"
+        pytest.fail(state.broken, pytrace=False)
+
+
+@pytest.fixture
+def console(rig: Any) -> Any:
+    """The device's console (harness.drivers.console.Console) — expect, command, send."""
+    return rig.console
+
+
+@pytest.fixture
+def power(rig: Any) -> Any:
+    """The device's power supply (harness.drivers.power.PowerSupply) — on, off, cycle, measure."""
+    return rig.power
+
+
+@pytest.fixture
+def dut(rig: Any) -> Any:
+    """The device under test, at its prompt: boot, version, reboot, power_cycle, command."""
+    rig.dut.ensure_ready()
+    return rig.dut
+
+
+@pytest.fixture(scope="session")
+def journal(request: pytest.FixtureRequest) -> Any:
+    """This run's journal (harness.report.journal.Journal): record(kind, **fields)."""
+    return request.config.stash[STATE].journal
+
+
+# -- reporting -----------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    marked = item.stash.get(_CONSOLE_MARK, None)
+    if marked is not None and report.failed:
+        console, mark = marked
+        lines = console.lines_since(mark)
+        text = "\n".join(str(line) for line in lines) or "<no console output during the test>"
+        report.sections.append((f"console {console.name}", text))
+        if item.config.pluginmanager.hasplugin("allure_pytest"):
+            import allure
+
+            allure.attach(text, name=f"console {console.name}", attachment_type=allure.attachment_type.TEXT)
+    return report
+
+
+class _ResultsRecorder:
+    """Controller-side: collects every test's outcome (from all xdist workers) for results.json."""
+
+    def __init__(self, state: HarnessSession) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or (report.when != "call" and report.failed):
+            outcome = report.outcome if report.when == "call" else "error"
+            if report.when == "setup" and report.skipped:
+                outcome = "skipped"
+            props = dict(report.user_properties)
+            self.state.results.append(
+                {
+                    "test": report.nodeid,
+                    "outcome": outcome,
+                    "phase": report.when,
+                    "duration": round(report.duration, 6),
+                    "properties": {k: v for k, v in props.items() if isinstance(v, str | int | float)},
+                }
+            )
+            if "rig_health" in props:
+                self.state.health_events.append(HealthEvent(report.nodeid, str(props["rig_health"])))
+        elif report.when == "setup" and report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.state.results.append(
+                {"test": report.nodeid, "outcome": "skipped", "phase": "setup", "duration": 0.0,
+                 "reason": reason}
+            )
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.state.write_results(exitstatus)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or hasattr(config, "workerinput"):
+        return
+    for event in state.health_events:
+        terminalreporter.write_line(f"rig health before {event.nodeid}: {event.message}", yellow=True)
+    if state.folder.is_dir():
+        terminalreporter.write_line(f"harness: run {state.run_id} recorded in {state.folder}")

@@ -1,0 +1,101 @@
+"""Device profiles: how a firmware speaks on its console, as data.
+
+A team describes its own board (prompt, boot-done marker, version command and how to read its
+answer, reboot command) in its rig file; the harness needs no code for it. The twin's reference
+profile ships as ``twin-reference``.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from harness.errors import ConfigError
+from harness.fieldtypes import Duration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VersionQuery(_Strict):
+    """How to ask for the running firmware version and pick it out of the answer."""
+
+    command: str = "version"
+    pattern: str = Field(
+        default=r"(?P<version>\d+\.\d+\.\d+\S*)",
+        description="regex applied to the command's output; the group 'version' is the version",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _has_group(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"expected a regular expression, got {value!r} ({exc})") from None
+        if "version" not in compiled.groupindex:
+            raise ValueError(f"expected a regex with a named group (?P<version>...), got {value!r}")
+        return value
+
+
+class DeviceProfile(_Strict):
+    """How the harness talks to one kind of firmware over its console."""
+
+    name: str = "custom"
+    prompt: str = Field(description="text the shell prints when it is ready for a command")
+    boot_done: str = Field(description="regex for the line that says the firmware finished booting")
+    line_ending: str = Field(default="\r", description="what ends a command line sent to the device")
+    echo: bool = Field(default=True, description="the shell echoes what it is sent")
+    version: VersionQuery = VersionQuery()
+    reboot_command: str = "reboot"
+    error_pattern: str = Field(default=r"^(ERR|Error|error)\b", description="regex: a command failed")
+    boot_timeout: Duration = 10.0
+    command_timeout: Duration = 10.0
+    set_config: str = Field(
+        default="config set {key} {value}",
+        description="command template to change a device setting (e.g. point it at a broker)",
+    )
+
+    @field_validator("boot_done", "error_pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"expected a regular expression, got {value!r} ({exc})") from None
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value:
+            raise ValueError("expected the prompt text, got an empty string")
+        return value
+
+
+def builtin_profiles() -> dict[str, DeviceProfile]:
+    """The profiles shipped with the harness, by name."""
+    import yaml
+
+    out: dict[str, DeviceProfile] = {}
+    folder = resources.files("harness.rig") / "profiles"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            data = yaml.safe_load(entry.read_text(encoding="utf-8"))
+            profile = DeviceProfile.model_validate(data)
+            out[profile.name] = profile
+    return out
+
+
+def get_profile(name: str) -> DeviceProfile:
+    profiles = builtin_profiles()
+    try:
+        return profiles[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown device profile {name!r}; built-in profiles: {', '.join(sorted(profiles))} "
+            f"(or describe yours inline in the rig file)"
+        ) from None

@@ -1,0 +1,150 @@
+"""A Rig: one device and everything that reaches it, brought up from a rig file.
+
+For a twin rig the harness starts the twin's rig process first; for a bench rig it opens the
+console URL and the VISA resource the file names. Tests only ever see the drivers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import CapabilityMissing, HarnessError, RigError
+from harness.rig.dut import Dut
+from harness.rig.spec import RigSpec
+from harness.rig.twin_process import TwinProcess
+
+if TYPE_CHECKING:
+    from harness.drivers.console import Console
+    from harness.drivers.power import PowerSupply
+    from harness.report.journal import Journal
+
+
+class Rig:
+    """The live resources of one rig; close() releases all of them (and stops a twin)."""
+
+    def __init__(self, spec: RigSpec, source: str, workdir: Path, journal: Journal | None = None) -> None:
+        self.spec = spec
+        self.source = source
+        self.workdir = workdir
+        self.journal = journal
+        self.twin: TwinProcess | None = None
+        self.console_url: str | None = None
+        self.power_resource: str | None = None
+        self._console: Console | None = None
+        self._power: PowerSupply | None = None
+        self._closers: list[Any] = []
+        self.dut: Dut | None = None
+
+    @classmethod
+    def open(cls, spec: RigSpec, source: str, workdir: Path, journal: Journal | None = None) -> Rig:
+        rig = cls(spec, source, workdir, journal)
+        try:
+            rig._bring_up()
+        except BaseException:
+            rig.close()
+            raise
+        return rig
+
+    def _bring_up(self) -> None:
+        from harness.drivers.console import Console
+        from harness.drivers.power import PowerSupply
+
+        spec = self.spec
+        power_spec = spec.power_spec
+        if spec.twin is not None:
+            self.twin = TwinProcess.start(spec.twin, power_spec, self.workdir, name=spec.twin.device_id)
+            self._closers.append(self.twin.close)
+            self.console_url = self.twin.endpoints.console
+            self.power_resource = self.twin.endpoints.scpi
+            if spec.twin.console_transport == "rfc2217":
+                self.console_url = self._serve_rfc2217(self.twin.endpoints.console)
+        else:
+            self.console_url = spec.console.url if spec.console else None
+            self.power_resource = power_spec.resource if spec.power else None
+        if self.journal is not None:
+            self.journal.record(
+                "rig", action="open", rig=spec.name, source=self.source,
+                console=self.console_url, power=self.power_resource,
+            )  # fmt: skip
+        if self.power_resource is not None:
+            power = PowerSupply(
+                self.power_resource,
+                dialect=power_spec.dialect,
+                channel=power_spec.channel,
+                name=f"{spec.name}:psu",
+                journal=self.journal,
+                timeout=power_spec.timeout,
+                voltage=power_spec.voltage,
+                current_limit=power_spec.current_limit,
+            )
+            power.open()
+            self._power = power
+            self._closers.append(power.close)
+        if self.console_url is not None:
+            profile = spec.profile
+            console = Console(
+                self.console_url,
+                baudrate=spec.console_spec.baudrate,
+                name=spec.twin.device_id if spec.twin else spec.name,
+                journal=self.journal,
+                prompt=profile.prompt,
+                line_ending=profile.line_ending,
+                echo=profile.echo,
+            )
+            console.open()
+            self._console = console
+            self._closers.append(console.close)
+        self.dut = Dut(
+            self._console,
+            self._power,
+            spec.profile,
+            journal=self.journal,
+            name=spec.twin.device_id if spec.twin else spec.name,
+            off_time=power_spec.off_time,
+        )
+
+    def _serve_rfc2217(self, device: str) -> str:
+        from harness.drivers.rfc2217_server import Rfc2217Server
+
+        server = Rfc2217Server(device, host="127.0.0.1", port=0)
+        server.start()
+        self._closers.append(server.stop)
+        return server.url
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self.spec.capabilities()
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            raise CapabilityMissing(f"rig {self.spec.name!r} has no console")
+        return self._console
+
+    @property
+    def power(self) -> PowerSupply:
+        if self._power is None:
+            raise CapabilityMissing(f"rig {self.spec.name!r} has no power supply")
+        return self._power
+
+    def alive(self) -> bool:
+        """False when a twin rig process died under us (the rig cannot be recovered in place)."""
+        return self.twin is None or self.twin.alive()
+
+    def close(self) -> None:
+        errors: list[str] = []
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except HarnessError as exc:
+                errors.append(str(exc))
+            except OSError as exc:
+                errors.append(f"{closer}: {exc}")
+        if self.journal is not None:
+            with contextlib.suppress(Exception):
+                self.journal.record("rig", action="close", rig=self.spec.name, errors=errors)
+        if errors:
+            raise RigError(f"rig {self.spec.name!r} did not close cleanly: {'; '.join(errors)}")

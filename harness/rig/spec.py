@@ -1,0 +1,126 @@
+"""Rig files: validated data about where a device's console, power and services are.
+
+A rig file either starts the harness's digital twin (a ``twin:`` section) or describes a
+physical bench (``console.url``, ``power.resource``). Either way the tests see the same
+fixtures. See ``docs/rigs.md`` for the format.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from harness.errors import ConfigError
+from harness.fieldtypes import Amps, Duration, Volts
+from harness.rig.profile import DeviceProfile, get_profile
+
+CAPABILITIES = ("console", "power", "network", "telemetry", "ota")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TwinSpec(_Strict):
+    """The harness starts a digital twin for this rig (one per pytest-xdist worker)."""
+
+    device_id: str = "twin-1"
+    boot_time: Duration = 0.05
+    seed: int = 1
+    slot_pages: int = Field(default=512, ge=16, le=4096)
+    console_transport: Literal["pty", "rfc2217"] = Field(
+        default="pty",
+        description="pty: open the twin's pseudo-terminal directly; rfc2217: put it behind an "
+        "RFC 2217 server on loopback and reach it over the network, as a lab console server",
+    )
+
+
+class ConsoleSpec(_Strict):
+    url: str | None = Field(
+        default=None, description="any pyserial URL: /dev/ttyUSB0, rfc2217://host:port, socket://..."
+    )
+    baudrate: int = Field(default=115200, gt=0)
+
+
+class PowerSpec(_Strict):
+    resource: str | None = Field(
+        default=None, description="VISA resource: TCPIP::host::5025::SOCKET, USB0::..., ASRL..."
+    )
+    dialect: str = "generic"
+    channel: int = Field(default=1, ge=1, le=16)
+    voltage: Volts = 3.3
+    current_limit: Amps = 0.5
+    off_time: Duration = Field(default=0.2, description="how long a power cycle keeps the output off")
+    timeout: Duration = 5.0
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        try:
+            from harness.drivers.scpi_dialects import DIALECTS
+        except ImportError:  # drivers not importable: leave the check to the driver
+            return value
+        if value not in DIALECTS:
+            raise ValueError(f"expected one of {', '.join(sorted(DIALECTS))}, got {value!r}")
+        return value
+
+
+def _profile(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return get_profile(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+class RigSpec(_Strict):
+    """One rig: a device, how to reach its console and power, and how its firmware speaks."""
+
+    name: str
+    description: str = ""
+    twin: TwinSpec | None = None
+    console: ConsoleSpec | None = None
+    power: PowerSpec | None = None
+    profile: Annotated[DeviceProfile, BeforeValidator(_profile)] = Field(
+        default_factory=lambda: get_profile("twin-reference")
+    )
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> RigSpec:
+        if self.twin is not None:
+            if self.console is not None and self.console.url is not None:
+                raise ValueError(
+                    "console.url: a twin rig gets its console from the twin; remove url or the twin section"
+                )
+            if self.power is not None and self.power.resource is not None:
+                raise ValueError(
+                    "power.resource: a twin rig gets its supply from the twin; remove resource "
+                    "or the twin section"
+                )
+        elif self.console is not None and self.console.url is None:
+            raise ValueError("console.url: a bench rig needs the console's pyserial URL")
+        elif self.power is not None and self.power.resource is None:
+            raise ValueError("power.resource: a bench rig needs the supply's VISA resource string")
+        return self
+
+    @property
+    def is_twin(self) -> bool:
+        return self.twin is not None
+
+    @property
+    def power_spec(self) -> PowerSpec:
+        return self.power or PowerSpec()
+
+    @property
+    def console_spec(self) -> ConsoleSpec:
+        return self.console or ConsoleSpec()
+
+    def capabilities(self) -> frozenset[str]:
+        caps: set[str] = set()
+        if self.twin is not None or self.console is not None:
+            caps.add("console")
+        if self.twin is not None or self.power is not None:
+            caps.add("power")
+        return frozenset(caps)

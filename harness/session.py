@@ -1,0 +1,115 @@
+"""Run state shared by the plugin's hooks and fixtures: the rig, the run folder, the journal.
+
+Kept in ``config.stash``; one per pytest process (so one per xdist worker). Everything is
+created lazily: a run that never touches a rig starts no twin and writes no run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import RigError
+from harness.report.journal import Journal
+from harness.rig.spec import CAPABILITIES, RigSpec
+from harness.runfolder import journal_name, run_folder
+
+
+@dataclass
+class HealthEvent:
+    nodeid: str
+    message: str
+
+
+@dataclass
+class HarnessSession:
+    spec: RigSpec
+    source: str
+    reports_dir: Path
+    run_id: str
+    worker: str = "main"
+    health_checks: bool = True
+    _journal: Journal | None = None
+    _rig: Any = None
+    workdir: Path | None = None
+    broken: str | None = None
+    health_events: list[HealthEvent] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    @property
+    def folder(self) -> Path:
+        return run_folder(self.reports_dir, self.run_id)
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(
+                self.folder / journal_name(self.worker), run_id=self.run_id, worker=self.worker
+            )
+            self._journal.record("run", action="start", run_id=self.run_id, rig=self.spec.name,
+                                 rig_source=self.source)
+        return self._journal
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self.spec.capabilities()
+
+    def rig(self, workdir: Path) -> Any:
+        """The live rig, brought up on first use (one per process)."""
+        if self.broken:
+            raise RigError(self.broken)
+        if self._rig is None:
+            from harness.rig.rig import Rig
+
+            self.workdir = workdir
+            self._rig = Rig.open(self.spec, self.source, workdir, self.journal)
+        return self._rig
+
+    def close(self) -> None:
+        rig, self._rig = self._rig, None
+        try:
+            if rig is not None:
+                rig.close()
+        finally:
+            if self.workdir is not None and self._journal is not None:
+                for log in self.workdir.glob("*.log"):
+                    shutil.copy2(log, self.folder / f"{self.worker}-{log.name}")
+            if self._journal is not None:
+                self._journal.record("run", action="end")
+                self._journal.close()
+
+    def write_results(self, outcome: int) -> Path | None:
+        """results.json for the whole run (controller side); only when the run wrote a folder."""
+        if not self.folder.is_dir():
+            return None
+        counts: dict[str, int] = {}
+        for r in self.results:
+            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        data = {
+            "run_id": self.run_id,
+            "rig": {"name": self.spec.name, "source": self.source, "capabilities": sorted(self.capabilities)},
+            "started": self.started,
+            "finished": time.time(),
+            "exit_status": int(outcome),
+            "counts": counts,
+            "tests": self.results,
+            "health": [{"test": h.nodeid, "message": h.message} for h in self.health_events],
+        }
+        path = self.folder / "results.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+def check_capabilities(requested: tuple[Any, ...], have: frozenset[str]) -> tuple[list[str], list[str]]:
+    """(unknown capability names, missing ones) for a ``requires(...)`` marker."""
+    names = [str(c) for c in requested]
+    unknown = [c for c in names if c not in CAPABILITIES]
+    missing = [c for c in names if c in CAPABILITIES and c not in have]
+    return unknown, missing

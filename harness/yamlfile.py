@@ -1,0 +1,281 @@
+"""YAML files validated against pydantic models, with errors that point into the file.
+
+Rig and scenario files are read here. Every node keeps its line and column, so a validation
+error becomes one line: ``rigs/lab3.yaml:12:5: power.dialect: expected one of generic,
+rigol-dp800 (got 'rigol')`` — never a traceback. Unknown keys get a "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from harness.errors import ConfigError, Location
+
+M = TypeVar("M", bound=BaseModel)
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class LocatedDocument:
+    """Plain Python data from a YAML file plus the position of every node."""
+
+    file: str
+    data: Any
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path_, *, key: bool = False) -> Location:
+        """The location of ``path``, or of its nearest ancestor that exists in the file."""
+        table = self.key_positions if key else self.positions
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                line, col = table[probe]
+                return Location(self.file, line, col, dotted(path))
+            if not key and probe in self.key_positions:
+                line, col = self.key_positions[probe]
+                return Location(self.file, line, col, dotted(path))
+            probe = probe[:-1]
+        line, col = self.positions.get((), (1, 1))
+        return Location(self.file, line, col, dotted(path))
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_yaml(path: str | os.PathLike[str], *, display_name: str | None = None) -> LocatedDocument:
+    """Read a YAML file into plain data plus node positions; YAML errors become ConfigError."""
+    name = display_name or _display(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", Location(name)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read file: {exc}", Location(name)) from None
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, name: str) -> LocatedDocument:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+        raise ConfigError(f"invalid YAML: {problem}", loc) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", Location(name)) from None
+    doc = LocatedDocument(name, None)
+    if node is None:
+        doc.data = None
+        doc.positions[()] = (1, 1)
+        return doc
+    doc.data = _construct(node, (), doc)
+    return doc
+
+
+def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument) -> Any:
+    doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError(
+                    "YAML merge keys ('<<') are not supported; write the fields out",
+                    Location(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
+                )
+            key = yaml.SafeLoader(" ").construct_object(key_node) if isinstance(
+                key_node, yaml.ScalarNode
+            ) else None
+            if not isinstance(key, str | int | float | bool) or key is None:
+                raise ConfigError(
+                    "expected a plain key (text or number)",
+                    Location(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                             dotted(path)),
+                )
+            key = str(key)
+            child = (*path, key)
+            if key in out:
+                raise ConfigError(
+                    f"duplicate key {key!r}",
+                    Location(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                             dotted(child)),
+                )
+            doc.key_positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = _construct(value_node, child, doc)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, i), doc) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader(" ").construct_object(node)
+
+
+def validate(doc: LocatedDocument, model: type[M], *, context: dict[str, Any] | None = None) -> M:
+    """Validate located data against ``model``; the first error becomes a one-line ConfigError."""
+    try:
+        return model.model_validate(doc.data, context=context)
+    except ValidationError as exc:
+        raise translate_validation_error(exc, doc, model) from None
+
+
+def load_model(path: str | os.PathLike[str], model: type[M], *, display_name: str | None = None) -> M:
+    return validate(load_yaml(path, display_name=display_name), model)
+
+
+def translate_validation_error(
+    exc: ValidationError, doc: LocatedDocument, model: type[BaseModel]
+) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    first = _most_specific(errors)
+    path = _clean_loc(first["loc"])
+    more = len(errors) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
+    etype = first["type"]
+    if etype == "extra_forbidden":
+        loc = doc.locate(path, key=True)
+        allowed = _allowed_keys(model, path[:-1])
+        bad = str(path[-1])
+        hint = difflib.get_close_matches(bad, allowed, n=1, cutoff=0.6)
+        msg = f"unknown field {bad!r}"
+        if hint:
+            msg += f"; did you mean {hint[0]!r}?"
+        elif allowed:
+            msg += f"; expected one of {', '.join(sorted(allowed))}"
+        return ConfigError(msg + suffix, loc)
+    if etype == "missing":
+        loc = doc.locate(path[:-1]) if path else doc.locate(())
+        loc = Location(loc.file, loc.line, loc.column, dotted(path))
+        return ConfigError(f"missing required field {str(path[-1])!r}" + suffix, loc)
+    message = _describe(first)
+    # A whole-object check names the field it is about as "field.path: message".
+    named = re.match(r"^([A-Za-z_][\w.]*): (.*)$", message)
+    if named and etype == "value_error":
+        path = (*path, *named.group(1).split("."))
+        message = named.group(2)
+    loc = doc.locate(path)
+    return ConfigError(message + suffix, loc)
+
+
+def _most_specific(errors: list[Any]) -> Any:
+    # Prefer the error whose location in the file comes first, so the message matches reading order;
+    # pydantic already reports them in field order, which is what a reader expects.
+    return errors[0]
+
+
+def _clean_loc(loc: Iterable[Any]) -> Path_:
+    # Pydantic inserts union member / function-validator tags into locations; keep only real keys.
+    out: list[str | int] = []
+    for part in loc:
+        is_tag = isinstance(part, str) and (
+            part.startswith("function-") or part.endswith("]") or part in {"str", "int", "float"}
+        )
+        if not is_tag:
+            out.append(part)
+    return tuple(out)
+
+
+_EXPECTED = {
+    "string_type": "expected text",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping of fields",
+    "model_type": "expected a mapping of fields",
+    "model_attributes_type": "expected a mapping of fields",
+}
+
+
+_OPS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
+def _describe(error: Any) -> str:
+    etype = error["type"]
+    got = error.get("input")
+    got_text = _show(got)
+    if etype in _EXPECTED:
+        return f"{_EXPECTED[etype]}, got {got_text}"
+    if etype == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"expected one of {expected.replace(' or ', ', ')}, got {got_text}"
+    if etype == "enum":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"expected one of {expected.replace(' or ', ', ')}, got {got_text}"
+    if etype in {"value_error", "assertion_error"}:
+        msg = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return msg
+    ctx = error.get("ctx") or {}
+    if etype in _OPS:
+        op = _OPS[etype]
+        bound = next(iter(ctx.values()), "?")
+        return f"expected a value {op} {bound}, got {got_text}"
+    if etype == "string_pattern_mismatch":
+        return f"expected text matching {ctx.get('pattern')!r}, got {got_text}"
+    if etype in {"too_short", "too_long"}:
+        return f"{error.get('msg', 'wrong length')}, got {got_text}"
+    return f"{error.get('msg', 'invalid value')}, got {got_text}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _allowed_keys(model: type[BaseModel], path: Path_) -> list[str]:
+    """Field names (and aliases) accepted at ``path`` inside ``model``, best effort."""
+    current: Any = model
+    for part in path:
+        if isinstance(part, int):
+            current = _inner_model(current, list_item=True)
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields:
+            return []
+        info = next((f for n, f in fields.items() if part in {n, f.alias}), None)
+        if info is None:
+            return []
+        current = _inner_model(info.annotation)
+    fields = getattr(current, "model_fields", None) or {}
+    return [f.alias or n for n, f in fields.items()]
+
+
+def _inner_model(annotation: Any, list_item: bool = False) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation
+
+
+def _display(path: str | os.PathLike[str]) -> str:
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
