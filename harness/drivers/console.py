@@ -1,0 +1,347 @@
+"""A serial console over any pyserial URL, with a background reader and pexpect-style ``expect``.
+
+``Console("/dev/pts/7")``, ``Console("rfc2217://lab3:4001")``, ``Console("socket://127.0.0.1:4000")``
+and ``Console("loop://")`` all behave the same. A reader thread drains the port continuously (so
+no byte is lost while the test is busy elsewhere), splits the stream into timestamped lines for the
+journal and an in-memory log, and keeps the unconsumed text for :meth:`Console.expect`, which waits
+on a condition variable and searches only what arrived since its last look.
+
+    with Console(url, prompt="twin> ", journal=journal) as con:
+        con.expect("BOOT-DONE", timeout=30)
+        version = con.command("version")
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, overload
+
+import serial
+
+from harness.drivers.console_buffer import TextBuffer
+from harness.errors import ConsoleError, ExpectTimeout
+from harness.report.journal import Journal
+
+Pattern = str | re.Pattern[str]
+
+#: How far back (characters) a regex search looks into text it has already scanned.
+DEFAULT_LOOKBACK = 8192
+#: A line longer than this without a newline is logged as a line anyway.
+MAX_LINE = 8192
+#: How long the reader's blocking read waits before re-checking whether it should stop.
+READ_POLL = 0.2
+
+
+class Console:
+    """One serial console: open/close, send, expect, command, and a log of every line received.
+
+    ``prompt`` is needed by :meth:`command`. ``echo`` says the device echoes what is typed, so
+    :meth:`command` strips the echoed command from its output. ``lookback`` bounds how far a
+    *regex* search re-reads already scanned text; literal patterns are always found exactly.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 115200,
+        name: str = "dut",
+        journal: Journal | None = None,
+        prompt: Pattern | None = None,
+        line_ending: str = "\r",
+        echo: bool = True,
+        encoding: str = "utf-8",
+        log_lines: int = 10000,
+        lookback: int = DEFAULT_LOOKBACK,
+    ) -> None:
+        self.url = url
+        self.baudrate = baudrate
+        self.name = name
+        self.journal = journal
+        self.prompt = prompt
+        self.line_ending = line_ending
+        self.echo = echo
+        self.encoding = encoding
+        self.lookback = lookback
+        self.before = ""
+        self.match: re.Match[str] | None = None
+        self._serial: serial.SerialBase | None = None
+        self._reader: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._cond = threading.Condition(threading.Lock())
+        self._write_lock = threading.Lock()
+        self._buffer = TextBuffer()
+        self._log: deque[tuple[float, str]] = deque(maxlen=log_lines)
+        self._lines_total = 0
+        self._partial = ""
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        self._failure: BaseException | None = None
+        self._stats = {"bytes_received": 0, "bytes_sent": 0, "expects": 0, "timeouts": 0}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> Console:
+        """Open the port and start the reader thread. Raises :class:`ConsoleError` naming the URL."""
+        if self._serial is not None:
+            return self
+        try:
+            port = serial.serial_for_url(self.url, do_not_open=True, baudrate=self.baudrate)
+            port.timeout = READ_POLL
+            port.write_timeout = 10.0
+            port.open()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ConsoleError(f"console {self.name}: cannot open {self.url}: {exc}") from exc
+        self._serial = port
+        self._stop.clear()
+        self._failure = None
+        self._reader = threading.Thread(target=self._read_loop, name=f"console-{self.name}", daemon=True)
+        self._reader.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the reader, close the port, and log any incomplete last line."""
+        port, self._serial = self._serial, None
+        if port is None:
+            return
+        self._stop.set()
+        cancel = getattr(port, "cancel_read", None)
+        if cancel is not None:
+            with contextlib.suppress(serial.SerialException, OSError):
+                cancel()
+        if self._reader is not None:
+            self._reader.join(timeout=READ_POLL * 10)
+            self._reader = None
+        with contextlib.suppress(serial.SerialException, OSError):
+            port.close()
+        with self._cond:
+            tail, self._partial = self._partial, ""
+            if tail:
+                self._log_lines([tail], time.time())
+            self._cond.notify_all()
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
+
+    def __enter__(self) -> Console:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def send(self, data: str | bytes) -> None:
+        """Write raw text or bytes to the port."""
+        port = self._port()
+        raw = data.encode(self.encoding) if isinstance(data, str) else bytes(data)
+        try:
+            with self._write_lock:
+                port.write(raw)
+        except (serial.SerialException, OSError) as exc:
+            raise ConsoleError(f"console {self.name}: write to {self.url} failed: {exc}") from exc
+        self._stats["bytes_sent"] += len(raw)
+
+    def sendline(self, text: str = "") -> None:
+        """Write ``text`` followed by the line ending (``\\r`` unless configured otherwise)."""
+        self.send(text + self.line_ending)
+
+    # -- expecting -------------------------------------------------------------------------
+
+    @overload
+    def expect(self, pattern: Pattern, timeout: float = 10.0, *, regex: bool = False) -> re.Match[str]: ...
+
+    @overload
+    def expect(self, pattern: Sequence[Pattern], timeout: float = 10.0, *, regex: bool = False) -> int: ...
+
+    def expect(
+        self, pattern: Pattern | Sequence[Pattern], timeout: float = 10.0, *, regex: bool = False
+    ) -> re.Match[str] | int:
+        """Wait until ``pattern`` appears in the unconsumed output and consume up to its end.
+
+        A ``str`` is a literal unless ``regex=True``; a compiled pattern is a regex. Returns the
+        match; for a list of patterns returns the index of the one matching earliest (the match
+        is then in :attr:`match`). The text before the match is in :attr:`before`. Raises
+        :class:`ExpectTimeout` with the last lines seen.
+        """
+        single = isinstance(pattern, str | re.Pattern)
+        items: list[Pattern] = [pattern] if single else list(pattern)  # type: ignore[list-item]
+        if not items:
+            raise ValueError("expect: pattern list is empty")
+        compiled = [_compile(item, regex) for item in items]
+        lookback = max(
+            (len(item) - 1 if isinstance(item, str) and not regex else self.lookback) for item in items
+        )
+        deadline = time.monotonic() + timeout
+        self._stats["expects"] += 1
+        with self._cond:
+            scanned = -1
+            while True:
+                if self._buffer.end != scanned:
+                    hit = self._buffer.search(compiled, scanned - lookback if scanned >= 0 else 0)
+                    if hit is not None:
+                        self.before = self._buffer.consume(hit.start)
+                        self._buffer.consume(hit.end)
+                        self.match = hit.match
+                        return hit.match if single else hit.index
+                    scanned = self._buffer.end
+                if self._failure is not None or self._serial is None:
+                    raise self._dead_error(items)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._stats["timeouts"] += 1
+                    raise ExpectTimeout(_describe(items), timeout, self._tail_locked(20), self.url)
+                self._cond.wait(remaining)
+
+    def command(self, cmd: str, timeout: float = 10.0) -> str:
+        """Send ``cmd``, wait for the next prompt, and return the output in between.
+
+        Output already buffered before the command is discarded (it stays in the log). With
+        ``echo`` the echoed command line is stripped. Lines are joined with ``\\n``.
+        """
+        if self.prompt is None:
+            raise ConsoleError(f"console {self.name}: command() needs a prompt (Console(..., prompt=...))")
+        self.flush_input()
+        deadline = time.monotonic() + timeout
+        self.sendline(cmd)
+        if self.echo:
+            self.expect(re.compile(re.escape(cmd) + r"\r*\n"), timeout)
+        self.expect(self.prompt, max(deadline - time.monotonic(), 0.0))
+        return _clean_output(self.before)
+
+    def read_available(self) -> str:
+        """Consume and return all unconsumed text received so far."""
+        with self._cond:
+            return self._buffer.consume(self._buffer.end)
+
+    def flush_input(self) -> int:
+        """Discard the unconsumed text (it stays in the line log and journal); returns its length."""
+        with self._cond:
+            return len(self._buffer.consume(self._buffer.end))
+
+    # -- the line log ----------------------------------------------------------------------
+
+    def mark(self) -> int:
+        """A position in the line log: the number of complete lines received so far."""
+        with self._cond:
+            return self._lines_total
+
+    def lines_since(self, mark: int) -> list[str]:
+        """The complete lines received since :meth:`mark` (as many as the log still holds)."""
+        return [line for _, line in self.timed_lines_since(mark)]
+
+    def timed_lines_since(self, mark: int) -> list[tuple[float, str]]:
+        """Like :meth:`lines_since`, with each line's receive time (Unix seconds)."""
+        with self._cond:
+            count = min(self._lines_total - mark, len(self._log))
+            if count <= 0:
+                return []
+            return list(self._log)[-count:]
+
+    def log_tail(self, n: int = 50) -> list[str]:
+        """The last ``n`` lines received, the incomplete current line (e.g. a prompt) last."""
+        with self._cond:
+            return self._tail_locked(n)
+
+    def statistics(self) -> dict[str, Any]:
+        """A snapshot of counters: bytes/lines received and sent, expects, timeouts, buffer size."""
+        with self._cond:
+            return {
+                **self._stats,
+                "lines_received": self._lines_total,
+                "buffered_chars": len(self._buffer),
+                "discarded_chars": self._buffer.discarded,
+                "open": self._serial is not None,
+                "reader_alive": self._reader is not None and self._reader.is_alive(),
+                "url": self.url,
+            }
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _port(self) -> serial.SerialBase:
+        port = self._serial
+        if port is None:
+            raise ConsoleError(f"console {self.name}: {self.url} is not open (call open() first)")
+        return port
+
+    def _read_loop(self) -> None:
+        port = self._serial
+        assert port is not None
+        stop = self._stop
+        while not stop.is_set():
+            try:
+                waiting = port.in_waiting
+                data = port.read(waiting if waiting > 0 else 1)
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                if not stop.is_set():
+                    with self._cond:
+                        self._failure = exc
+                        self._cond.notify_all()
+                return
+            if data:
+                self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        now = time.time()
+        text = self._decoder.decode(data)
+        self._stats["bytes_received"] += len(data)
+        if not text:
+            return
+        pending = self._partial + text
+        lines = pending.split("\n")
+        partial = lines.pop()
+        if len(partial) > MAX_LINE:
+            lines.append(partial)
+            partial = ""
+        with self._cond:
+            self._buffer.append(text)
+            self._partial = partial
+            if lines:
+                self._log_lines(lines, now)
+            self._cond.notify_all()
+
+    def _log_lines(self, lines: list[str], now: float) -> None:
+        clean = [line[:-1] if line.endswith("\r") else line for line in lines]
+        self._log.extend((now, line) for line in clean)
+        self._lines_total += len(clean)
+        journal = self.journal
+        if journal is not None:
+            record, source = journal.record, self.name
+            for line in clean:
+                record("console", t=now, source=source, line=line)
+
+    def _tail_locked(self, n: int) -> list[str]:
+        lines = [line for _, line in list(self._log)[-n:]] if n > 0 else []
+        if self._partial:
+            lines = [*lines[1:], self._partial] if len(lines) >= n else [*lines, self._partial]
+        return lines
+
+    def _dead_error(self, items: list[Pattern]) -> ConsoleError:
+        what = f"console {self.name}: {self.url}"
+        if self._failure is not None:
+            return ConsoleError(f"{what} failed while waiting for {_describe(items)}: {self._failure}")
+        return ConsoleError(f"{what} was closed while waiting for {_describe(items)}")
+
+
+def _compile(item: Pattern, regex: bool) -> re.Pattern[str]:
+    if isinstance(item, re.Pattern):
+        return item
+    return re.compile(item if regex else re.escape(item))
+
+
+def _describe(items: list[Pattern]) -> str:
+    names = [item.pattern if isinstance(item, re.Pattern) else item for item in items]
+    return names[0] if len(names) == 1 else " | ".join(names)
+
+
+def _clean_output(text: str) -> str:
+    lines = text.replace("\r\n", "\n").replace("\r", "").split("\n")
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines)
