@@ -211,13 +211,15 @@ class FakeSupply:
             ch = self._channel(int(m.group(1)))
             self.volts[ch], self.amps[ch] = float(m.group(2)), float(m.group(3))
             return None
-        if m := re.fullmatch(r"(?:CH(\d+):)?(VOLT|CURR) ([-\d.]+)(?:,\(@(\d+)\))?", c):
-            ch = self._channel(int(m.group(1) or m.group(4) or self.selected))
-            value = float(m.group(3))
+        if c == "SYST:STAT?":
+            return hex(self.output[1] << 4 | self.output[2] << 5)
+        if m := re.fullmatch(r"(?:CH(\d+):|SOUR(\d+):)?(VOLT|CURR) ([-\d.]+)(?:,\(@(\d+)\))?", c):
+            ch = self._channel(int(m.group(1) or m.group(2) or m.group(5) or self.selected))
+            value = float(m.group(4))
             if value < 0 or value > 30:
                 self.errors.append((-222, "Data out of range"))
                 return None
-            (self.volts if m.group(2) == "VOLT" else self.amps)[ch] = value
+            (self.volts if m.group(3) == "VOLT" else self.amps)[ch] = value
             return None
         if m := re.fullmatch(r"MEAS:(VOLT|CURR)\? ?(?:CH(\d+)|\(@(\d+)\))?", c):
             ch = self._channel(int(m.group(2) or m.group(3) or self.selected))
