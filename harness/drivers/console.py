@@ -34,6 +34,8 @@ Pattern = str | re.Pattern[str]
 DEFAULT_LOOKBACK = 8192
 #: A line longer than this without a newline is logged as a line anyway.
 MAX_LINE = 8192
+#: A write that cannot complete in this long (device not reading) raises ConsoleError.
+WRITE_TIMEOUT = 10.0
 #: How long the reader's blocking read waits before re-checking whether it should stop.
 READ_POLL = 0.2
 
@@ -93,9 +95,10 @@ class Console:
         try:
             port = serial.serial_for_url(self.url, do_not_open=True, baudrate=self.baudrate)
             port.timeout = READ_POLL
-            port.write_timeout = 10.0
+            if not self.url.startswith("rfc2217://"):  # pyserial's rfc2217 client refuses one
+                port.write_timeout = WRITE_TIMEOUT
             port.open()
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (serial.SerialException, OSError, ValueError, NotImplementedError) as exc:
             raise ConsoleError(f"console {self.name}: cannot open {self.url}: {exc}") from exc
         self._serial = port
         self._stop.clear()
