@@ -95,17 +95,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # -- markers and health -----------------------------------------------------------------------
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    state = item.config.stash[STATE]
-    for marker in item.iter_markers("requires"):
-        unknown, missing = check_capabilities(marker.args, state.capabilities)
-        if unknown:
-            raise pytest.UsageError(
-                f"{item.nodeid}: requires(): unknown capability {', '.join(map(repr, unknown))}; "
-                f"expected some of console, power, network, telemetry, ota"
-            )
-        if missing:
-            pytest.skip(f"rig {state.spec.name!r} lacks {', '.join(missing)} (requires {marker.args})")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``requires(...)``: mark tests the rig cannot serve as skipped, before any rig is started."""
+    state = config.stash[STATE]
+    for item in items:
+        for marker in item.iter_markers("requires"):
+            unknown, missing = check_capabilities(marker.args, state.capabilities)
+            if unknown:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: requires(): unknown capability {', '.join(map(repr, unknown))}; "
+                    f"expected some of console, power, network, telemetry, ota"
+                )
+            if missing:
+                reason = f"rig {state.spec.name!r} lacks {', '.join(missing)} (requires {marker.args})"
+                item.add_marker(pytest.mark.skip(reason=reason))
+                break
 
 
 @pytest.fixture(autouse=True)
@@ -182,14 +186,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     marked = item.stash.get(_CONSOLE_MARK, None)
     if marked is not None and report.failed:
         console, mark = marked
-        lines = console.lines_since(mark)
-        text = "\n".join(str(line) for line in lines) or "<no console output during the test>"
-        report.sections.append((f"console {console.name}", text))
+        text = _format_console(console.timed_lines_since(mark)) or "<no console output during the test>"
+        report.sections.append((f"Captured console {console.name}", text))
         if item.config.pluginmanager.hasplugin("allure_pytest"):
             import allure
 
             allure.attach(text, name=f"console {console.name}", attachment_type=allure.attachment_type.TEXT)
     return report
+
+
+def _format_console(lines: list[tuple[float, str]]) -> str:
+    import time
+
+    return "\n".join(
+        f"{time.strftime('%H:%M:%S', time.localtime(t))}.{int(t * 1000) % 1000:03d}  {line}"
+        for t, line in lines
+    )
 
 
 class _ResultsRecorder:

@@ -1,0 +1,143 @@
+"""The ``harness`` command: run suites on a rig, serve a twin, check rig files.
+
+    harness run                       # the device suite (and scenarios) against the twin, with a report
+    harness run --rig rigs/lab3.yaml  # the same suite against a bench
+    harness twin serve                # a twin on a pty + SCPI supply, for manual use
+    harness rig validate rigs/*.yaml  # check rig files without touching hardware
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] == ["twin", "serve"]:  # the twin parses its own options
+        from harness.twin.serve import main as twin_main
+
+        return twin_main(args[2:])
+    parser = _parser()
+    ns = parser.parse_args(args)
+    if not getattr(ns, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(ns.func(ns))
+    except ConfigError as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="IoT device test harness")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the device suite and scenarios on a rig, then summarise the run")
+    run.add_argument(
+        "paths", nargs="*", help="tests or scenario files (default: tests/device and scenarios/)"
+    )
+    run.add_argument("--rig", default="twin", help="rig name or rig file (default: twin)")
+    run.add_argument("--reports-dir", default="reports", help="where the run folder goes (default: reports)")
+    run.add_argument("--run-id", help="name of the run folder (default: time-based)")
+    run.add_argument("-n", "--workers", help="parallel rigs via pytest-xdist (e.g. 2 or auto)")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest as they are")
+    run.set_defaults(func=_cmd_run)
+
+    twin = sub.add_parser("twin", help="the digital twin")
+    twin_sub = twin.add_subparsers(dest="twin_command", metavar="SUBCOMMAND")
+    twin_sub.add_parser("serve", help="start a twin: pty console + SCPI supply (see --help)")
+
+    rig = sub.add_parser("rig", help="rig files")
+    rig_sub = rig.add_subparsers(dest="rig_command", metavar="SUBCOMMAND")
+    validate = rig_sub.add_parser("validate", help="check rig files; prints one line per file")
+    validate.add_argument("files", nargs="+")
+    validate.set_defaults(func=_cmd_rig_validate)
+    show = rig_sub.add_parser("list", help="list the rigs --rig can name")
+    show.set_defaults(func=_cmd_rig_list)
+
+    report = sub.add_parser("report", help="rebuild a run's summary from its folder")
+    report.add_argument("run", help="run folder (reports/<run-id>)")
+    report.set_defaults(func=_cmd_report)
+    return parser
+
+
+def _cmd_run(ns: argparse.Namespace) -> int:
+    import pytest
+
+    from harness.report.summary import summarize
+    from harness.runfolder import pick_run_id
+
+    run_id = pick_run_id(ns.run_id)
+    paths = ns.paths or [p for p in ("tests/device", "scenarios") if _has_tests(Path(p))]
+    if not paths:
+        raise ConfigError("nothing to run: no tests/device or scenarios/ here; name test paths to run")
+    folder = Path(ns.reports_dir) / run_id
+    args = [*paths, "--rig", ns.rig, "--reports-dir", ns.reports_dir, "--run-id", run_id,
+            f"--junitxml={folder / 'junit.xml'}", "-p", "no:cacheprovider"]
+    if ns.workers:
+        args += ["-n", str(ns.workers)]
+    extra = [a for a in ns.pytest_args if a != "--"]
+    status = pytest.main(args + extra)
+    if folder.is_dir():
+        text = summarize(folder)
+        (folder / "summary.md").write_text(text, encoding="utf-8")
+        print()
+        print(text)
+        print(f"report: {folder / 'summary.md'}  (journal, results.json and junit.xml beside it)")
+    return int(status)
+
+
+def _has_tests(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    return any(path.rglob("test_*.py")) or any(path.rglob("*.yaml"))
+
+
+def _cmd_rig_validate(ns: argparse.Namespace) -> int:
+    from harness.rig.loader import load_rig_file
+
+    bad = 0
+    for name in ns.files:
+        try:
+            spec = load_rig_file(Path(name), display=name)
+        except ConfigError as exc:
+            print(exc)
+            bad += 1
+            continue
+        kind = "twin" if spec.is_twin else "bench"
+        print(f"{name}: ok ({kind} rig {spec.name!r}; capabilities {', '.join(sorted(spec.capabilities()))})")
+    return 1 if bad else 0
+
+
+def _cmd_rig_list(ns: argparse.Namespace) -> int:
+    from harness.rig.loader import builtin_rig_names, project_rig_names
+
+    for name in project_rig_names(Path.cwd()):
+        print(f"{name}\trigs/{name}.yaml")
+    for name in builtin_rig_names():
+        print(f"{name}\tbuilt-in")
+    return 0
+
+
+def _cmd_report(ns: argparse.Namespace) -> int:
+    from harness.report.summary import summarize
+
+    folder = Path(ns.run)
+    if not folder.is_dir():
+        raise ConfigError(f"run folder {ns.run!r} not found; runs are under reports/<run-id>")
+    text = summarize(folder)
+    (folder / "summary.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
