@@ -328,8 +328,8 @@ class Console:
     def _dead_error(self, items: list[Pattern]) -> ConsoleError:
         what = f"console {self.name}: {self.url}"
         if self._failure is not None:
-            return ConsoleError(f"{what} failed while waiting for {_describe(items)}: {self._failure}")
-        return ConsoleError(f"{what} was closed while waiting for {_describe(items)}")
+            return ConsoleError(f"{what} failed while waiting for {_describe(items)!r}: {self._failure}")
+        return ConsoleError(f"{what} was closed while waiting for {_describe(items)!r}")
 
 
 def _compile(item: Pattern, regex: bool) -> re.Pattern[str]:
