@@ -1,0 +1,232 @@
+"""The twin's firmware core: bootloader, application shell and flash, as one sans-IO state machine.
+
+``Device.handle(event, now)`` is the only entry point. It never sleeps, reads a clock, touches a
+file or a socket: ``now`` is the caller's clock (real or simulated) and every effect comes back
+as an :mod:`action <harness.twin.events>` for the runtime to execute in order.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from harness.twin import commands
+from harness.twin.bootloader import decide_boot
+from harness.twin.dump import DumpJob
+from harness.twin.events import (
+    Action,
+    CancelTimer,
+    ConsoleInput,
+    ConsoleOutput,
+    Event,
+    Halt,
+    PowerOn,
+    Reboot,
+    StartTimer,
+    StateChange,
+    TimerFired,
+)
+from harness.twin.flash import Flash, FlashLayout
+from harness.twin.image import ImageInfo
+from harness.twin.records import BootControl, read_config, write_bootctl
+from harness.twin.shell import LineEditor
+from harness.twin.states import BOOTING, BUSY, HALTED, OFF, RESET, RUNNING, IllegalMove, legal_move
+
+PROMPT = b"twin> "
+BOOT_DONE = "BOOT-DONE"
+DEFAULT_BOOT_TIME = 0.05
+BACKLOG_LIMIT = 1024  # bytes of console input buffered while busy (a UART RX FIFO + driver ring)
+BOOT_TIMER = "boot"
+DUMP_TIMER = "dump"
+
+
+@dataclass(frozen=True)
+class DeviceStatistics:
+    """Counters of one core instance (a re-created core starts from zero)."""
+
+    state: str
+    boots: int
+    flash_writes: int
+    flash_bytes: int
+    commands: int
+    command_errors: int
+    console_bytes_in: int
+    console_bytes_out: int
+    input_dropped: int
+
+
+class Device:
+    """One power-on lifetime of the reference device, built from the bytes its flash holds."""
+
+    def __init__(
+        self,
+        flash: bytes | bytearray,
+        *,
+        layout: FlashLayout | None = None,
+        device_id: str = "twin-0001",
+        boot_time: float = DEFAULT_BOOT_TIME,
+    ) -> None:
+        self.layout = layout or FlashLayout.for_size(len(flash))
+        self.flash = Flash(flash, self.layout)
+        self.device_id = device_id
+        self.boot_time = boot_time
+        self.state = OFF
+        self.rng = random.Random(0)
+        self.boot_id = ""
+        self.reset_cause = ""
+        self.slot = ""
+        self.image: ImageInfo | None = None
+        self.bootctl = BootControl()
+        self.config: dict[str, str] = {}
+        self.powered_at = 0.0
+        self.editor = LineEditor()
+        self.dump: DumpJob | None = None
+        self._timers: set[str] = set()
+        self._backlog = bytearray()
+        self._counts = dict.fromkeys(
+            ("boots", "commands", "command_errors", "console_in", "console_out", "input_dropped"), 0
+        )
+
+    # ------------------------------------------------------------------ public
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        """Apply one event at time ``now``; return the actions to execute, in order."""
+        move = legal_move(self.state, event)
+        out: list[Action] = []
+        getattr(self, "_on_" + move.handler)(event, now, out)
+        if self.state not in move.next_states:
+            raise IllegalMove(f"{type(event).__name__} in a legal state left the core in {self.state!r}")
+        for action in out:
+            if isinstance(action, ConsoleOutput):
+                self._counts["console_out"] += len(action.data)
+        return out
+
+    def statistics(self) -> DeviceStatistics:
+        c = self._counts
+        return DeviceStatistics(
+            state=self.state,
+            boots=c["boots"],
+            flash_writes=self.flash.writes,
+            flash_bytes=self.flash.bytes_written,
+            commands=c["commands"],
+            command_errors=c["command_errors"],
+            console_bytes_in=c["console_in"],
+            console_bytes_out=c["console_out"],
+            input_dropped=c["input_dropped"],
+        )
+
+    def uptime(self, now: float) -> float:
+        return max(0.0, now - self.powered_at)
+
+    # ------------------------------------------------------------------ helpers for commands
+
+    def say(self, out: list[Action], line: str) -> None:
+        out.append(ConsoleOutput(line.encode() + b"\r\n"))
+
+    def error(self, out: list[Action], message: str) -> None:
+        self._counts["command_errors"] += 1
+        self.say(out, "ERR " + message)
+
+    def start_timer(self, out: list[Action], name: str, delay: float) -> None:
+        self._timers.add(name)
+        out.append(StartTimer(name, delay))
+
+    def start_dump(self, out: list[Action], requested: int) -> None:
+        self.dump = DumpJob(requested)
+        self.state = BUSY
+        out.append(StateChange("busy"))
+        self._pump_dump(out)
+
+    def reboot(self, out: list[Action], reason: str) -> None:
+        for name in sorted(self._timers):
+            out.append(CancelTimer(name))
+        self._timers.clear()
+        self.state = RESET
+        out.append(Reboot(reason))
+
+    # ------------------------------------------------------------------ move handlers
+
+    def _on_power_on(self, event: PowerOn, now: float, out: list[Action]) -> None:
+        self.rng = random.Random(event.entropy)
+        self.boot_id = f"{self.rng.getrandbits(64):016x}"
+        self.reset_cause = event.reset_cause
+        self.powered_at = now
+        self._counts["boots"] += 1
+        out.append(StateChange("boot"))
+        decision = decide_boot(self.flash, event.reset_cause)
+        for line in decision.log:
+            self.say(out, line)
+        if decision.slot is None or decision.image is None or decision.record is None:
+            self.state = HALTED
+            out.append(Halt("no bootable image"))
+            return
+        self.slot, self.image = decision.slot, decision.image
+        out.extend(write_bootctl(self.flash, decision.record))
+        self.bootctl = decision.record
+        self.config = read_config(self.flash)
+        self.state = BOOTING
+        self.start_timer(out, BOOT_TIMER, self.boot_time)
+
+    def _on_ignore_input(self, event: ConsoleInput, now: float, out: list[Action]) -> None:
+        self._counts["console_in"] += len(event.data)
+        self._counts["input_dropped"] += len(event.data)
+
+    def _on_console_input(self, event: ConsoleInput, now: float, out: list[Action]) -> None:
+        self._counts["console_in"] += len(event.data)
+        if self.state == BUSY:
+            self._buffer_input(event.data)
+            return
+        self._process_input(bytes(event.data), now, out)
+
+    def _on_timer(self, event: TimerFired, now: float, out: list[Action]) -> None:
+        if event.name not in self._timers:
+            raise IllegalMove(f"TimerFired({event.name!r}) but no such timer is pending ({self.state!r})")
+        self._timers.discard(event.name)
+        if event.name == BOOT_TIMER and self.state == BOOTING:
+            self.state = RUNNING
+            self.say(out, BOOT_DONE)
+            out.append(ConsoleOutput(PROMPT))
+            out.append(StateChange("idle"))
+        elif event.name == DUMP_TIMER and self.dump is not None:
+            self._pump_dump(out)
+            if self.state == RUNNING:
+                out.append(ConsoleOutput(PROMPT))
+                backlog, self._backlog = bytes(self._backlog), bytearray()
+                self._process_input(backlog, now, out)
+        else:
+            raise IllegalMove(f"TimerFired({event.name!r}) has no meaning in state {self.state!r}")
+
+    # ------------------------------------------------------------------ internals
+
+    def _buffer_input(self, data: bytes) -> None:
+        room = BACKLOG_LIMIT - len(self._backlog)
+        self._backlog += data[:room]
+        self._counts["input_dropped"] += max(0, len(data) - room)
+
+    def _process_input(self, data: bytes, now: float, out: list[Action]) -> None:
+        while data and self.state == RUNNING:
+            fed = self.editor.feed(data)
+            data = data[fed.consumed :]
+            if fed.echo:
+                out.append(ConsoleOutput(fed.echo))
+            if fed.line is None:
+                continue
+            if fed.line.strip():
+                self._counts["commands"] += 1
+                commands.run(self, fed.line, now, out)
+            if self.state == RUNNING:
+                out.append(ConsoleOutput(PROMPT))
+        if data and self.state == BUSY:
+            self._buffer_input(data)
+
+    def _pump_dump(self, out: list[Action]) -> None:
+        job = self.dump
+        assert job is not None
+        out.append(ConsoleOutput(job.next_chunk()))
+        if not job.done:
+            self.start_timer(out, DUMP_TIMER, 0.0)
+            return
+        self.say(out, job.trailer())
+        self.dump = None
+        self.state = RUNNING
+        out.append(StateChange("idle"))

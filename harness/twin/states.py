@@ -1,0 +1,60 @@
+"""The firmware core's legal moves, in one table.
+
+Each entry maps ``(state, event type)`` to the handler that runs and the states it may leave
+the core in. Anything not in the table is an :class:`IllegalMove`; a handler that ends in a
+state outside its row is a bug caught the same way. ``docs/twin.md`` draws its state diagram
+from this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.twin.events import ConsoleInput, PowerOn, TimerFired
+
+OFF = "off"  # constructed, not yet powered
+BOOTING = "booting"  # bootloader done, waiting for the boot timer before the application starts
+RUNNING = "running"  # shell prompt, ready for commands
+BUSY = "busy"  # a long command (dump) is streaming; input is buffered
+HALTED = "halted"  # nothing bootable (or a fatal fault); only a power cycle helps
+RESET = "reset"  # a Reboot action was emitted; the runtime builds a new core from flash
+
+STATES = (OFF, BOOTING, RUNNING, BUSY, HALTED, RESET)
+
+
+class IllegalMove(Exception):
+    """An event arrived in a state where it has no meaning (a runtime bug, not a device fault)."""
+
+
+@dataclass(frozen=True)
+class Move:
+    handler: str
+    next_states: frozenset[str]
+
+
+def _move(handler: str, *states: str) -> Move:
+    return Move(handler, frozenset(states))
+
+
+MOVES: dict[tuple[str, type], Move] = {
+    (OFF, PowerOn): _move("power_on", BOOTING, HALTED),
+    (BOOTING, ConsoleInput): _move("ignore_input", BOOTING),
+    (BOOTING, TimerFired): _move("timer", RUNNING),
+    (RUNNING, ConsoleInput): _move("console_input", RUNNING, BUSY, RESET),
+    (RUNNING, TimerFired): _move("timer", RUNNING, BUSY, RESET),
+    (BUSY, ConsoleInput): _move("console_input", BUSY),
+    (BUSY, TimerFired): _move("timer", BUSY, RUNNING, RESET),
+    (HALTED, ConsoleInput): _move("ignore_input", HALTED),
+}
+
+
+def legal_move(state: str, event: object) -> Move:
+    """The row for ``event`` in ``state``, or :class:`IllegalMove` naming both."""
+    move = MOVES.get((state, type(event)))
+    if move is None:
+        legal = sorted(cls.__name__ for (st, cls) in MOVES if st == state) or ["nothing"]
+        raise IllegalMove(
+            f"{type(event).__name__} is not a legal event in state {state!r} "
+            f"(legal there: {', '.join(legal)})"
+        )
+    return move
