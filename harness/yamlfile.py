@@ -60,6 +60,20 @@ def dotted(path: Iterable[str | int]) -> str:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. ``on``, ``off``, ``yes``, ``no`` stay text, as a
+    scenario author means them (``power: on``, ``off: 200ms``)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def load_yaml(path: str | os.PathLike[str], *, display_name: str | None = None) -> LocatedDocument:
     """Read a YAML file into plain data plus node positions; YAML errors become ConfigError."""
     name = display_name or _display(path)
@@ -74,7 +88,7 @@ def load_yaml(path: str | os.PathLike[str], *, display_name: str | None = None) 
 
 def parse_yaml(text: str, name: str) -> LocatedDocument:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "invalid YAML").strip()
@@ -101,7 +115,7 @@ def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument) -> Any:
                     "YAML merge keys ('<<') are not supported; write the fields out",
                     Location(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
                 )
-            key = yaml.SafeLoader(" ").construct_object(key_node) if isinstance(
+            key = _Loader(" ").construct_object(key_node) if isinstance(
                 key_node, yaml.ScalarNode
             ) else None
             if not isinstance(key, str | int | float | bool) or key is None:
@@ -123,7 +137,7 @@ def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*path, i), doc) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node)
+    return _Loader(" ").construct_object(node)
 
 
 def validate(doc: LocatedDocument, model: type[M], *, context: dict[str, Any] | None = None) -> M:
@@ -164,12 +178,20 @@ def translate_validation_error(
         return ConfigError(f"missing required field {str(path[-1])!r}" + suffix, loc)
     message = _describe(first)
     # A whole-object check names the field it is about as "field.path: message".
-    named = re.match(r"^([A-Za-z_][\w.]*): (.*)$", message)
+    named = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message)
     if named and etype == "value_error":
-        path = (*path, *named.group(1).split("."))
+        path = (*path, *parse_dotted(named.group(1)))
         message = named.group(2)
     loc = doc.locate(path)
     return ConfigError(message + suffix, loc)
+
+
+def parse_dotted(text: str) -> Path_:
+    """``events[2].at`` -> ("events", 2, "at")."""
+    out: list[str | int] = []
+    for name, index in re.findall(r"([A-Za-z_]\w*)|\[(\d+)\]", text):
+        out.append(name if name else int(index))
+    return tuple(out)
 
 
 def _most_specific(errors: list[Any]) -> Any:
