@@ -178,9 +178,7 @@ class Console:
         if not items:
             raise ValueError("expect: pattern list is empty")
         compiled = [_compile(item, regex) for item in items]
-        lookback = max(
-            (len(item) - 1 if isinstance(item, str) and not regex else self.lookback) for item in items
-        )
+        lookback = max((len(item) - 1 if isinstance(item, str) and not regex else self.lookback) for item in items)
         deadline = time.monotonic() + timeout
         self._stats["expects"] += 1
         with self._cond:

@@ -56,9 +56,7 @@ class PowerSupply:
         self.resource = resource
         self.dialect: Dialect = get_dialect(dialect)
         if not 1 <= channel <= self.dialect.max_channel:
-            raise ConfigError(
-                f"power channel: expected 1..{self.dialect.max_channel} for {dialect} (got {channel})"
-            )
+            raise ConfigError(f"power channel: expected 1..{self.dialect.max_channel} for {dialect} (got {channel})")
         if (voltage is None) != (current_limit is None):
             raise ConfigError("power voltage/current_limit: expected both or neither (got only one)")
         self.channel = channel

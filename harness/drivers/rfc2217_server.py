@@ -115,9 +115,7 @@ class _Client:
 class Rfc2217Server:
     """Serve ``device`` (any pyserial URL or path) over RFC 2217 on ``host:port`` (0 = a free port)."""
 
-    def __init__(
-        self, device: str, *, host: str = "127.0.0.1", port: int = 0, baudrate: int = 115200
-    ) -> None:
+    def __init__(self, device: str, *, host: str = "127.0.0.1", port: int = 0, baudrate: int = 115200) -> None:
         self.device = device
         self.host = host
         self.requested_port = port
@@ -147,9 +145,7 @@ class Rfc2217Server:
         except OSError as exc:
             self._serial.close()
             self._serial = None
-            raise ConsoleError(
-                f"rfc2217 server: cannot listen on {self.host}:{self.requested_port}: {exc}"
-            ) from exc
+            raise ConsoleError(f"rfc2217 server: cannot listen on {self.host}:{self.requested_port}: {exc}") from exc
         self._listener.settimeout(POLL)
         self.port = self._listener.getsockname()[1]
         self._stop.clear()
