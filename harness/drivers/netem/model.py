@@ -226,10 +226,11 @@ class StreamModel:
         burst = params.burst if params.burst is not None else default_burst(params)
         self._tau = burst / self._bytes_per_s if self._bytes_per_s else 0.0
         self._tat = -math.inf  # theoretical arrival time of the bucket
-
-    @property
-    def segment(self) -> int | None:
-        return self.params.segment
+        # With a rate, no piece may be larger than the bucket: a link serialises frame-sized units,
+        # and a large chunk released whole would arrive ahead of the rate it is charged at.
+        self.segment: int | None = params.segment
+        if self._bytes_per_s:
+            self.segment = min(params.segment or burst, max(1, burst))
 
     def release_time(self, now: float, size: int) -> float:
         start = now

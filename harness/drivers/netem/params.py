@@ -208,27 +208,26 @@ def _gemodel(value: Any) -> GEModel | None:
     return GEModel(p=p, r=r, bad_loss=bad_loss, good_loss=good_loss)
 
 
-def _convert(name: str, value: Any) -> Any:
+def _convert(name: str, value: Any, label: str) -> Any:
+    """``value`` of field ``name`` in its canonical unit; errors name ``label`` (what the caller wrote)."""
     if name in ("delay", "jitter"):
-        return _duration(name, value)
+        return _duration(label, value)
     if name in _FRACTIONS:
-        return _fraction(name, value)
+        return _fraction(label, value)
     if name == "distribution":
         if value not in DISTRIBUTIONS:
-            raise _fail(name, f"expected one of {', '.join(DISTRIBUTIONS)}, got {value!r}")
+            raise _fail(label, f"expected one of {', '.join(DISTRIBUTIONS)}, got {value!r}")
         return value
     if name == "gemodel":
         return _gemodel(value)
     if name == "gap":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise _fail(name, f"expected a whole number of packets, 0 or more, got {value!r}")
+            raise _fail(label, f"expected a whole number of packets, 0 or more, got {value!r}")
         return value
     if name == "rate":
-        return _rate(name, value)
-    if name == "segment":
-        return _size(name, value)
-    if name == "burst":
-        return _size(name, value)
+        return _rate(label, value)
+    if name in ("segment", "burst"):
+        return _size(label, value)
     raise AssertionError(name)  # pragma: no cover - every field is handled above
 
 
@@ -241,7 +240,7 @@ def build_params(base: LinkParams = CLEAR, **changes: Any) -> LinkParams:
             raise _fail(key, f"unknown parameter; expected one of {', '.join(PARAMETER_NAMES)}")
         if name in values:
             raise _fail(key, f"given twice (as {name!r} and an alias)")
-        values[name] = _convert(name, raw)
+        values[name] = _convert(name, raw, key)
     new = dataclasses.replace(base, **values)
     return check(new, given=values)
 

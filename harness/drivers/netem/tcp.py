@@ -38,6 +38,13 @@ def _rst(transport: asyncio.BaseTransport | None) -> None:
     transport.abort()
 
 
+def _slices(data: bytes, size: int | None) -> list[bytes]:
+    """``data`` cut into pieces of at most ``size`` bytes (whole when ``size`` is None)."""
+    if not size or len(data) <= size:
+        return [data]
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
 class _Pipe:
     """One direction of one connection: source transport -> impairment -> destination transport."""
 
@@ -119,13 +126,8 @@ class _Pipe:
 
     def _enqueue(self, now: float, data: bytes) -> None:
         model = self._current_model()
-        seg = model.segment
-        if not seg or len(data) <= seg:
-            pieces = [data]
-        else:
-            pieces = [data[i : i + seg] for i in range(0, len(data), seg)]
         queue = self.queue
-        for piece in pieces:
+        for piece in _slices(data, model.segment):
             release = model.release_time(now, len(piece))
             if not queue and release <= now:
                 self._write(piece, now, now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from harness.drivers.netem.link import Address, LinkState
 from harness.drivers.netem.model import DatagramModel, Delivery
@@ -54,8 +54,7 @@ class _Upstream(asyncio.DatagramProtocol):
         self.waiting: list[tuple[bytes, Delivery, float, int]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
         waiting, self.waiting = self.waiting, []
         for data, delivery, arrival, seq in waiting:
             self.proxy.send_up(self, data, delivery, arrival, seq)
