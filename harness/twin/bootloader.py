@@ -28,9 +28,7 @@ def check_slot(flash: Flash, slot: str, min_counter: int) -> ImageInfo | ImageFa
     layout = flash.layout
     info = parse_image(flash.view(layout.slot_offset(slot), layout.slot_size))
     if isinstance(info, ImageInfo) and info.security_counter < min_counter:
-        return ImageFault(
-            f"security counter {info.security_counter} below minimum {min_counter} (rollback refused)"
-        )
+        return ImageFault(f"security counter {info.security_counter} below minimum {min_counter} (rollback refused)")
     return info
 
 
@@ -50,8 +48,7 @@ def decide_boot(flash: Flash, reset_cause: str) -> BootDecision:
             log.append(f"BOOT trial boot of slot {first} ({record.trial_attempts} attempts left)")
         else:
             log.append(
-                f"BOOT trial of slot {record.trial_slot} never confirmed; "
-                f"rolling back to slot {record.active_slot}"
+                f"BOOT trial of slot {record.trial_slot} never confirmed; rolling back to slot {record.active_slot}"
             )
             record = replace(record, trial_slot=None, confirmed=True)
     faults: dict[str, str] = {}
@@ -75,7 +72,5 @@ def decide_boot(flash: Flash, reset_cause: str) -> BootDecision:
         trial = False
     counter = record.security_counter if trial else max(record.security_counter, image.security_counter)
     record = replace(record, boot_count=record.boot_count + 1, security_counter=counter)
-    log.append(
-        f"BOOT slot={slot} fw={image.version} boot_count={record.boot_count} reset_cause={reset_cause}"
-    )
+    log.append(f"BOOT slot={slot} fw={image.version} boot_count={record.boot_count} reset_cause={reset_cause}")
     return BootDecision(slot, image, record, log)

@@ -106,8 +106,7 @@ def cmd_config(device: Device, args: str, now: float, out: list[Action]) -> None
         if not KEY_PATTERN.fullmatch(key) or not value or len(value) > VALUE_LIMIT:
             device.error(
                 out,
-                "config set expects KEY VALUE (KEY: 1-32 of A-Z a-z 0-9 . _ -; "
-                f"VALUE: 1-{VALUE_LIMIT} characters)",
+                f"config set expects KEY VALUE (KEY: 1-32 of A-Z a-z 0-9 . _ -; VALUE: 1-{VALUE_LIMIT} characters)",
             )
             return
         _store(device, {**device.config, key: value}, out)

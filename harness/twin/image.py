@@ -153,9 +153,7 @@ def parse_image(data: bytes | memoryview, *, verify_payload: bool = True) -> Ima
     (crc,) = struct.unpack_from("<I", header, HEADER_SIZE - 4)
     if zlib.crc32(header[: HEADER_SIZE - 4]) != crc:
         return ImageFault("header CRC mismatch")
-    (_, hversion, hsize, flags, counter, psize, variant, _, vparam, digest, raw_version) = (
-        _FIELDS.unpack_from(header)
-    )
+    (_, hversion, hsize, flags, counter, psize, variant, _, vparam, digest, raw_version) = _FIELDS.unpack_from(header)
     if hversion != HEADER_VERSION or hsize != HEADER_SIZE:
         return ImageFault(f"unsupported header version {hversion} (size {hsize})")
     signed = bool(flags & FLAG_SIGNED)

@@ -54,7 +54,6 @@ def legal_move(state: str, event: object) -> Move:
     if move is None:
         legal = sorted(cls.__name__ for (st, cls) in MOVES if st == state) or ["nothing"]
         raise IllegalMove(
-            f"{type(event).__name__} is not a legal event in state {state!r} "
-            f"(legal there: {', '.join(legal)})"
+            f"{type(event).__name__} is not a legal event in state {state!r} (legal there: {', '.join(legal)})"
         )
     return move

@@ -1,0 +1,200 @@
+"""The firmware's asyncio runtime inside the board process: pty bytes in, actions out.
+
+Executes the core's actions for real: console output to the pty master (non-blocking, with a
+bounded transmit buffer), flash writes with ``os.pwrite`` one program unit at a time (a SIGKILL
+between two leaves a half-programmed record, like a power cut), timers with ``loop.call_later``,
+Reboot by rebuilding the core from the flash file, and activity/halt reports to the rig over a
+pipe as JSON lines. Timers are held back while the transmit buffer is above its high-water mark,
+so a long ``dump`` streams at the pace of whoever reads the console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+import traceback
+from dataclasses import dataclass
+
+from harness.twin.device import Device
+from harness.twin.events import (
+    Action,
+    CancelTimer,
+    ConsoleInput,
+    ConsoleOutput,
+    FlashWrite,
+    Halt,
+    PowerOn,
+    Reboot,
+    StartTimer,
+    StateChange,
+    TimerFired,
+)
+from harness.twin.flash import FlashLayout
+
+HIGH_WATER = 64 * 1024  # hold timers back above this many untransmitted bytes
+TX_LIMIT = 1024 * 1024  # drop output beyond this (nobody is reading the console)
+READ_SIZE = 4096
+FAULT_EXIT = 70
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """What every board process needs: where flash, console and the report pipe are."""
+
+    flash_path: str
+    console_fd: int
+    events_fd: int
+    slot_pages: int
+    boot_time: float
+    device_id: str
+
+
+class FirmwareHost:
+    """Runs one board: a core per boot, rebuilt from flash on every Reboot action."""
+
+    def __init__(self, config: HostConfig, generation: int) -> None:
+        self.config = config
+        self.generation = generation
+        self.layout = FlashLayout(slot_pages=config.slot_pages)
+        self.flash_fd = os.open(config.flash_path, os.O_RDWR)
+        self.tx = bytearray()
+        self.tx_dropped = 0
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.held: list[str] = []
+        self.entropy = random.Random(0)
+        self.device: Device | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self, reset_cause: str, entropy: int) -> None:
+        """Power on and serve until the process is killed (that is how a board stops)."""
+        self.loop = asyncio.get_running_loop()
+        self.entropy = random.Random(entropy)
+        os.set_blocking(self.config.console_fd, False)
+        self.loop.add_reader(self.config.console_fd, self._on_readable)
+        self._power_on(reset_cause, entropy)
+        await self.loop.create_future()
+
+    # ------------------------------------------------------------------ core plumbing
+
+    def _now(self) -> float:
+        assert self.loop is not None
+        return self.loop.time()
+
+    def _power_on(self, reset_cause: str, entropy: int) -> None:
+        image = os.pread(self.flash_fd, self.layout.total_size, 0)
+        self.device = Device(
+            image, layout=self.layout, device_id=self.config.device_id, boot_time=self.config.boot_time
+        )
+        self._feed(PowerOn(reset_cause, entropy))
+
+    def _feed(self, event: PowerOn | ConsoleInput | TimerFired) -> None:
+        assert self.device is not None
+        try:
+            actions = self.device.handle(event, self._now())
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            self._report(event="fault", reason=f"firmware core raised on {type(event).__name__}")
+            os._exit(FAULT_EXIT)
+        self._execute(actions)
+
+    def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, ConsoleOutput):
+                self._transmit(action.data)
+            elif isinstance(action, FlashWrite):
+                os.pwrite(self.flash_fd, action.data, action.offset)
+            elif isinstance(action, StartTimer):
+                self._cancel(action.name)
+                assert self.loop is not None
+                self.timers[action.name] = self.loop.call_later(action.delay, self._fire, action.name)
+            elif isinstance(action, CancelTimer):
+                self._cancel(action.name)
+            elif isinstance(action, StateChange):
+                self._report(event="state", state=action.state)
+            elif isinstance(action, Halt):
+                self._report(event="halt", reason=action.reason)
+            elif isinstance(action, Reboot):
+                self._reboot(action.reason)
+                return
+            else:
+                print(f"twin host: ignoring unknown action {action!r}", file=sys.stderr)
+
+    def _reboot(self, reason: str) -> None:
+        for name in list(self.timers):
+            self._cancel(name)
+        self.held.clear()
+        self._report(event="reboot", reason=reason)
+        self._power_on(reason, self.entropy.getrandbits(64))
+
+    # ------------------------------------------------------------------ timers
+
+    def _cancel(self, name: str) -> None:
+        handle = self.timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+        if name in self.held:
+            self.held.remove(name)
+
+    def _fire(self, name: str) -> None:
+        self.timers.pop(name, None)
+        if len(self.tx) > HIGH_WATER:
+            self.held.append(name)
+            return
+        self._feed(TimerFired(name))
+
+    # ------------------------------------------------------------------ console
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self.config.console_fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            assert self.loop is not None
+            self.loop.remove_reader(self.config.console_fd)
+            return
+        if data:
+            self._feed(ConsoleInput(data))
+
+    def _transmit(self, data: bytes) -> None:
+        room = TX_LIMIT - len(self.tx)
+        if room < len(data):
+            self.tx_dropped += len(data) - max(room, 0)
+            data = data[: max(room, 0)]
+        was_empty = not self.tx
+        self.tx += data
+        if was_empty and self.tx:
+            self._on_writable()
+
+    def _on_writable(self) -> None:
+        assert self.loop is not None
+        fd = self.config.console_fd
+        try:
+            while self.tx:
+                sent = os.write(fd, self.tx[: READ_SIZE * 16])
+                del self.tx[:sent]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.tx_dropped += len(self.tx)
+            self.tx.clear()
+        if self.tx:
+            self.loop.add_writer(fd, self._on_writable)
+        else:
+            self.loop.remove_writer(fd)
+        if self.held and len(self.tx) <= HIGH_WATER:
+            # Never feed the core from inside another event's action list: keep actions in order.
+            self.loop.call_soon(self._release_held)
+
+    def _release_held(self) -> None:
+        while self.held and len(self.tx) <= HIGH_WATER:
+            self._feed(TimerFired(self.held.pop(0)))
+
+    # ------------------------------------------------------------------ reports to the rig
+
+    def _report(self, **fields: object) -> None:
+        message = json.dumps({"gen": self.generation, **fields}, separators=(",", ":")) + "\n"
+        os.write(self.config.events_fd, message.encode())
