@@ -1,0 +1,61 @@
+"""Packet capture: a pcap of the point's traffic where sniffing is allowed, a plain reason where not."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from harness.drivers.netem import ImpairmentPoint
+from harness.drivers.netem.capture import PacketCapture, capture_permission
+
+from .helpers import TcpServer, recv_exactly, wait_until
+
+ALLOWED, WHY = capture_permission()
+
+
+def test_permission_is_reported_in_one_line() -> None:
+    assert WHY and "\n" not in WHY
+    if not ALLOWED:
+        assert WHY.startswith("capture is off: sniffing needs root or CAP_NET_RAW")
+
+
+@pytest.mark.skipif(not ALLOWED, reason=WHY)
+def test_capture_records_the_devices_traffic(
+    point: ImpairmentPoint, echo_server: TcpServer, tmp_path: Path
+) -> None:
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+
+    address = point.add_tcp(echo_server.address, name="mqtt")
+    capture = PacketCapture(tmp_path, [address[1]])
+    assert capture.start(), capture.reason
+    try:
+        with socket.create_connection(address, timeout=15) as client:
+            client.sendall(b"captured bytes")
+            assert recv_exactly(client, 14) == b"captured bytes"
+        wait_until(lambda: capture.packets >= 6, 10, "handshake, data and close in the capture",
+                   lambda: capture.packets)
+    finally:
+        path = capture.stop()
+    assert path is not None and path.exists()
+    packets = rdpcap(str(path))
+    ports = {p[TCP].sport for p in packets if TCP in p} | {p[TCP].dport for p in packets if TCP in p}
+    assert address[1] in ports
+    assert any(bytes(p[TCP].payload) == b"captured bytes" for p in packets if TCP in p)
+
+
+def test_capture_without_permission_stays_off_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.drivers.netem.capture as capture_module
+
+    reason = "capture is off: sniffing needs root or CAP_NET_RAW and this process (uid 1000) has neither"
+    monkeypatch.setattr(capture_module, "capture_permission", lambda: (False, reason))
+    capture = PacketCapture(tmp_path, [1234])
+    assert capture.start() is False
+    assert capture.reason == reason and not capture.running
+    assert capture.stop() is None
+    assert not os.listdir(tmp_path)
