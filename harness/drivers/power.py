@@ -66,7 +66,6 @@ class PowerSupply:
         self.voltage = voltage
         self.current_limit = current_limit
         self.idn = ""
-        self._rm: Any = None
         self._inst: Any = None
         self._stats = {"commands": 0, "queries": 0, "instrument_errors": 0}
 
@@ -77,13 +76,14 @@ class PowerSupply:
         if self._inst is not None:
             return self
         try:
-            self._rm = pyvisa.ResourceManager(VISA_BACKEND)
-            inst = self._rm.open_resource(self.resource, open_timeout=int(self.timeout * 1000))
+            # pyvisa keeps one ResourceManager per backend per process, shared by every supply:
+            # never close it here, or every other open instrument loses its session.
+            rm = pyvisa.ResourceManager(VISA_BACKEND)
+            inst = rm.open_resource(self.resource, open_timeout=int(self.timeout * 1000))
             inst.timeout = int(self.timeout * 1000)
             inst.read_termination = "\n"
             inst.write_termination = "\n"
         except (pyvisa.errors.Error, OSError, ValueError) as exc:
-            self._close_rm()
             raise PowerError(
                 f"power {self.name}: cannot open {self.resource}: {exc} "
                 "(is the supply on, reachable, and the resource string right?)"
@@ -104,7 +104,6 @@ class PowerSupply:
         if inst is not None:
             with contextlib.suppress(pyvisa.errors.Error, OSError):
                 inst.close()
-        self._close_rm()
 
     def __enter__(self) -> PowerSupply:
         return self.open()
@@ -242,9 +241,3 @@ class PowerSupply:
     def _journal(self, action: str, *, t: float | None = None, **fields: Any) -> None:
         if self.journal is not None:
             self.journal.record("power", t=t, action=action, channel=self.channel, source=self.name, **fields)
-
-    def _close_rm(self) -> None:
-        rm, self._rm = self._rm, None
-        if rm is not None:
-            with contextlib.suppress(pyvisa.errors.Error, OSError):
-                rm.close()

@@ -123,3 +123,11 @@ def test_bad_configuration_is_one_clear_config_error(kwargs: dict[str, object], 
 def test_use_before_open_is_a_clear_error() -> None:
     with pytest.raises(PowerError, match="is not open"):
         PowerSupply("TCPIP::127.0.0.1::1::SOCKET").on()
+
+
+def test_closing_one_supply_leaves_others_working(fake_supply: tuple[FakeSupply, str]) -> None:
+    _, resource = fake_supply
+    with PowerSupply(resource, name="a") as first:
+        with PowerSupply(resource, name="b"):
+            pass
+        assert first.identify().startswith("FAKE")
