@@ -41,15 +41,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="name of this run's folder (default: time-based)",
     )
     group.addoption(
+        "--scenario-duration",
+        dest="harness_scenario_duration",
+        metavar="DURATION",
+        type=_duration_option,
+        help="run soak scenarios for this long instead of their own duration (e.g. 2m, 1h30m)",
+    )
+    group.addoption(
+        "--scenario-seed",
+        dest="harness_scenario_seed",
+        metavar="N",
+        type=int,
+        help="replace every scenario's seed (replay a failed run with the seed its report names)",
+    )
+    group.addoption(
         "--no-rig-health",
         dest="harness_no_health",
         action="store_true",
         help="skip the per-test rig health check (ini: rig_health = false)",
     )
     parser.addini("rig", "rig to run against (name or path)", default="twin")
+    parser.addini("scenario_dirs", "folders whose *.yaml files are scenarios", type="args", default=["scenarios"])
     parser.addini("reports_dir", "where runs write their folder", default="reports")
     parser.addini("rig_health", "check (and recover) the device before each test that uses it",
                   type="bool", default=True)
+
+
+def _duration_option(text: str) -> float:
+    import argparse
+
+    from harness.errors import UnitError
+    from harness.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except UnitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """``scenarios/**/*.yaml`` are tests."""
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    dirs = set(parent.config.getini("scenario_dirs"))
+    try:
+        parts = file_path.parent.relative_to(parent.config.rootpath).parts
+    except ValueError:
+        parts = file_path.parent.parts
+    if not dirs & set(parts):
+        return None
+    from harness.scenario.items import ScenarioFile
+
+    return ScenarioFile.from_parent(parent, path=file_path)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,16 +165,12 @@ def _harness_rig_health(request: pytest.FixtureRequest) -> Iterator[None]:
     if state.broken:
         pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
     rig = request.getfixturevalue("rig")
-    if state.health_checks and rig.dut is not None and "console" in rig.capabilities:
-        try:
-            message = rig.dut.health_check()
-        except HarnessError as exc:
-            state.broken = f"{exc} (found before {request.node.nodeid})"
-            state.journal.record("health", test=request.node.nodeid, ok=False, message=str(exc))
-            pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
-        if message:
-            request.node.user_properties.append(("rig_health", message))
-            state.journal.record("health", test=request.node.nodeid, ok=True, message=message)
+    try:
+        message = state.health_check(request.node.nodeid)
+    except HarnessError:
+        pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+    if message:
+        request.node.user_properties.append(("rig_health", message))
     if rig._console is not None:
         request.node.stash[_CONSOLE_MARK] = (rig.console, rig.console.mark())
     yield
@@ -141,15 +180,13 @@ def _harness_rig_health(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def rig(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def rig(request: pytest.FixtureRequest) -> Any:
     """The live rig of this process (one per xdist worker): a started twin or an opened bench."""
     state = request.config.stash[STATE]
-    workdir = tmp_path_factory.mktemp(f"rig-{state.worker}")
     try:
-        return state.rig(workdir)
-    except HarnessError as exc:
-        state.broken = f"could not bring up rig {state.spec.name!r} ({state.source}): {exc}"
-        pytest.fail(state.broken, pytrace=False)
+        return state.rig()
+    except HarnessError:
+        pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
 
 
 @pytest.fixture
@@ -195,10 +232,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+CONSOLE_REPORT_LINES = 200
+
+
 def _format_console(lines: list[tuple[float, str]]) -> str:
     import time
 
-    return "\n".join(
+    omitted = len(lines) - CONSOLE_REPORT_LINES
+    head = f"... {omitted} earlier lines omitted (all are in the run journal)\n" if omitted > 0 else ""
+    lines = lines[-CONSOLE_REPORT_LINES:]
+    return head + "\n".join(
         f"{time.strftime('%H:%M:%S', time.localtime(t))}.{int(t * 1000) % 1000:03d}  {line}"
         for t, line in lines
     )

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import RigError
+from harness.errors import HarnessError, RigError
 from harness.report.journal import Journal
 from harness.rig.spec import CAPABILITIES, RigSpec
 from harness.runfolder import journal_name, run_folder
@@ -59,16 +60,38 @@ class HarnessSession:
     def capabilities(self) -> frozenset[str]:
         return self.spec.capabilities()
 
-    def rig(self, workdir: Path) -> Any:
+    def rig(self) -> Any:
         """The live rig, brought up on first use (one per process)."""
         if self.broken:
             raise RigError(self.broken)
         if self._rig is None:
             from harness.rig.rig import Rig
 
-            self.workdir = workdir
-            self._rig = Rig.open(self.spec, self.source, workdir, self.journal)
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"harness-rig-{self.worker}-"))
+            try:
+                self._rig = Rig.open(self.spec, self.source, self.workdir, self.journal)
+            except HarnessError as exc:
+                self.broken = f"could not bring up rig {self.spec.name!r} ({self.source}): {exc}"
+                raise RigError(self.broken) from exc
         return self._rig
+
+    def health_check(self, nodeid: str) -> str | None:
+        """Check the device before a test; returns what was recovered, raises RigError when it is gone."""
+        rig = self.rig()
+        if not self.health_checks or rig.dut is None or "console" not in rig.capabilities:
+            return None
+        if not rig.alive():
+            self.broken = f"the twin's rig process died (log: {rig.twin.log_path}) (found before {nodeid})"
+            raise RigError(self.broken)
+        try:
+            message = rig.dut.health_check()
+        except HarnessError as exc:
+            self.broken = f"{exc} (found before {nodeid})"
+            self.journal.record("health", test=nodeid, ok=False, message=str(exc))
+            raise RigError(self.broken) from exc
+        if message:
+            self.journal.record("health", test=nodeid, ok=True, message=message)
+        return message
 
     def close(self) -> None:
         rig, self._rig = self._rig, None
@@ -76,9 +99,11 @@ class HarnessSession:
             if rig is not None:
                 rig.close()
         finally:
-            if self.workdir is not None and self._journal is not None:
-                for log in self.workdir.glob("*.log"):
-                    shutil.copy2(log, self.folder / f"{self.worker}-{log.name}")
+            if self.workdir is not None:
+                if self._journal is not None:
+                    for log in self.workdir.glob("*.log"):
+                        shutil.copy2(log, self.folder / f"{self.worker}-{log.name}")
+                shutil.rmtree(self.workdir, ignore_errors=True)
             if self._journal is not None:
                 self._journal.record("run", action="end")
                 self._journal.close()

@@ -68,12 +68,21 @@ class Dut:
 
     # -- states --------------------------------------------------------------------------------
     def wait_ready(
-        self, timeout: float | None = None, *, reason: str = "boot", since: float | None = None
+        self,
+        timeout: float | None = None,
+        *,
+        reason: str = "boot",
+        since: float | None = None,
+        mark: int | None = None,
     ) -> BootRecord:
-        """Wait for the boot-done marker and then the prompt."""
+        """Wait for the boot-done marker and then the prompt.
+
+        ``since`` (monotonic) and ``mark`` (console position) say when the boot began, so the
+        record's time and lines cover it from power-on, not from when the waiting started.
+        """
         start = time.monotonic() if since is None else since
         limit = self.profile.boot_timeout if timeout is None else timeout
-        mark = self.console.mark()
+        mark = self.console.mark() if mark is None else mark
         self.console.expect(self._boot_done, timeout=limit)
         left = max(1.0, limit - (time.monotonic() - start))
         self.console.expect(self.profile.prompt, timeout=left)
@@ -85,9 +94,9 @@ class Dut:
     def power_on(self, timeout: float | None = None) -> BootRecord:
         """Switch the supply on and wait until the device is ready."""
         self.console.flush_input()
-        start = time.monotonic()
+        mark, start = self.console.mark(), time.monotonic()
         self.power.on()
-        return self.wait_ready(timeout, reason="power-on", since=start)
+        return self.wait_ready(timeout, reason="power-on", since=start, mark=mark)
 
     def power_off(self) -> None:
         self.power.off()
@@ -100,15 +109,15 @@ class Dut:
         # is unpowered has nothing to signal. Bytes already in flight are drained meanwhile.
         threading.Event().wait(off)
         self.console.flush_input()
-        start = time.monotonic()
+        mark, start = self.console.mark(), time.monotonic()
         self.power.on()
-        return self.wait_ready(timeout, reason="power-cycle", since=start)
+        return self.wait_ready(timeout, reason="power-cycle", since=start, mark=mark)
 
     def reboot(self, timeout: float | None = None) -> BootRecord:
         """Ask the firmware to reboot itself and wait until it is ready again."""
-        start = time.monotonic()
+        mark, start = self.console.mark(), time.monotonic()
         self.console.sendline(self.profile.reboot_command)
-        return self.wait_ready(timeout, reason="reboot", since=start)
+        return self.wait_ready(timeout, reason="reboot", since=start, mark=mark)
 
     def ensure_ready(self, timeout: float | None = None) -> None:
         """Bring the device to its prompt from whatever state it is in."""
@@ -162,8 +171,8 @@ class Dut:
         Raises :class:`RigError` when the device cannot be brought back.
         """
         if self._power is not None and not self._power.is_on():
-            self.power_on()
-            return "device was powered off; powered it on"
+            self.power_on()  # off is a normal state between tests (a test may end with a cut)
+            return None
         if self.is_responsive():
             return None
         tail = " | ".join(self.console.log_tail(5)) or "<nothing>"

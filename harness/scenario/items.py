@@ -1,0 +1,185 @@
+"""Scenario files as pytest items: ``pytest scenarios/ --rig twin``.
+
+An invalid file becomes an item that fails with its one-line error (the other scenarios still
+run); a scenario the rig cannot serve is skipped with the reason; a failed one reports the
+failing step or check, observed against expected, and the console lines around it — not a
+traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import ConfigError, HarnessError
+from harness.scenario.loader import LoadedScenario, load_scenario
+from harness.scenario.runner import ScenarioContext, ScenarioResult, ScenarioRunner
+
+
+class ScenarioFailed(Exception):
+    def __init__(self, result: ScenarioResult, console_lines: list[str]) -> None:
+        self.result = result
+        self.console_lines = console_lines
+        super().__init__(result.name)
+
+
+class InvalidScenario(Exception):
+    pass
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Any:
+        root = self.config.rootpath
+        try:
+            shown = str(self.path.relative_to(root))
+        except ValueError:
+            shown = str(self.path)
+        try:
+            loaded = load_scenario(self.path, display_name=shown)
+        except ConfigError as exc:
+            yield InvalidScenarioItem.from_parent(self, name=self.path.stem, error=str(exc))
+            return
+        yield ScenarioItem.from_parent(self, name=loaded.scenario.scenario, loaded=loaded)
+
+
+class InvalidScenarioItem(pytest.Item):
+    def __init__(self, *, error: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise InvalidScenario(self.error)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, InvalidScenario):
+            return f"invalid scenario file: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario file {self.path.name} (invalid)"
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, loaded: LoadedScenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = loaded
+
+    def runtest(self) -> None:
+        from harness.plugin import STATE
+
+        state = self.config.stash[STATE]
+        problem = self.loaded.rig_problem(state.capabilities, state.spec.name)
+        if problem is not None:
+            pytest.skip(str(problem))
+        if state.broken:
+            pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+        try:
+            rig = state.rig()
+            recovered = state.health_check(self.nodeid)
+        except HarnessError:
+            pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+        if recovered:
+            self.user_properties.append(("rig_health", recovered))
+        services = state.services() if hasattr(state, "services") else {}
+        ctx = ScenarioContext(
+            journal=state.journal,
+            dut=rig.dut,
+            power=rig._power,
+            console=rig._console,
+            network=services.get("network"),
+            telemetry=services.get("telemetry"),
+            broker=services.get("broker"),
+            ota=services.get("ota"),
+            rig_name=state.spec.name,
+        )
+        console = rig._console
+        mark = console.mark() if console is not None else None
+        duration = self.config.getoption("harness_scenario_duration", None)
+        seed = self.config.getoption("harness_scenario_seed", None)
+        runner = ScenarioRunner(
+            self.loaded, ctx, duration=duration, seed=seed, progress=self._progress_printer()
+        )
+        result = runner.run()
+        for key, value in result.metrics.items():
+            if isinstance(value, int | float | str) and value is not None:
+                self.user_properties.append((f"metric.{key}", value))
+        self.user_properties.append(("scenario.seed", result.seed))
+        self.user_properties.append(("scenario.injections", " ".join(result.fired)))
+        if not result.passed:
+            lines = console.lines_since(mark) if console is not None and mark is not None else []
+            raise ScenarioFailed(result, lines)
+
+    def _progress_printer(self) -> Any:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        sc = self.loaded.scenario
+        duration = self.config.getoption("harness_scenario_duration", None) or sc.duration
+        if reporter is None or not duration or duration < 30:
+            return None
+        started = time.monotonic()
+        last = [0.0]
+
+        def show(elapsed: float, total: float | None, counters: dict[str, int]) -> None:
+            now = time.monotonic()
+            if now - last[0] < 10 and elapsed < (total or 0):
+                return
+            last[0] = now
+            from harness.units import format_duration
+
+            eta = f", ETA {format_duration(max(0.0, (total or 0) - elapsed))}" if total else ""
+            done = min(1.0, elapsed / total) if total else 0.0
+            bar = "#" * int(done * 20) + "-" * (20 - int(done * 20))
+            counts = ", ".join(f"{k} {v}" for k, v in counters.items())
+            reporter.write_line(
+                f"[{sc.scenario}] [{bar}] {format_duration(elapsed)} elapsed{eta}; {counts} "
+                f"(wall {format_duration(now - started)})"
+            )
+
+        return show
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailed):
+            return format_failure(self.loaded, excinfo.value)
+        if isinstance(excinfo.value, HarnessError):
+            return f"scenario {self.loaded.scenario.scenario}: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario: {self.loaded.scenario.scenario}"
+
+
+def format_failure(loaded: LoadedScenario, failure: ScenarioFailed) -> str:
+    result = failure.result
+    lines = [f"scenario {result.name!r} failed (seed {result.seed}; replay with --scenario-seed {result.seed})"]
+    step = result.failed_step
+    if step is not None:
+        where = loaded.locate(_file_path(step.path))
+        lines.append(f"  step {step.path} at {where}: {step.label}")
+        lines.append(f"    {step.message}")
+        if step.expected:
+            lines.append(f"    expected: {step.expected}")
+        if step.observed:
+            lines.append(f"    observed: {step.observed}")
+    failed_checks = [c for c in result.checks if not c.passed]
+    if result.checks:
+        lines.append("  checks:")
+        for c in result.checks:
+            mark = "ok  " if c.passed else "FAIL"
+            lines.append(f"    {mark} {c.text:<40} observed {c.observed} (expected {c.expected})")
+    if failed_checks and step is None:
+        lines.insert(1, f"  {len(failed_checks)} check(s) failed")
+    if result.fired:
+        lines.append(f"  injections: {' '.join(result.fired)}")
+    if failure.console_lines:
+        lines.append("  console (last lines):")
+        lines += [f"    | {ln}" for ln in failure.console_lines[-15:]]
+    return "\n".join(lines)
+
+
+def _file_path(step_path: str) -> str:
+    """``steps[2].repeat#3.steps[0]`` -> ``steps[2].repeat.steps[0]`` (the place in the file)."""
+    import re
+
+    return re.sub(r"#\d+", "", step_path)

@@ -1,0 +1,349 @@
+"""Run a scenario: steps in order, events alongside on the timeline, checks at the end.
+
+The runner acts only through a :class:`ScenarioContext` (the rig's drivers and services) and a
+clock, so the same file runs on a board, on a process twin, or in simulated time. Everything it
+does is journaled: each step's result, each injection with its instant, each check's verdict.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.report.journal import read_journal
+from harness.scenario.clock import Clock, RealClock
+from harness.scenario.loader import LoadedScenario
+from harness.scenario.metrics import compute_metrics
+from harness.scenario.schema import Step
+from harness.scenario.timeline import Injection, build_timeline
+from harness.units import format_duration
+
+
+@dataclass
+class ScenarioContext:
+    """What a scenario acts through. Missing pieces are None; the loader has already checked needs."""
+
+    journal: Any
+    dut: Any = None
+    power: Any = None
+    console: Any = None
+    network: Any = None
+    telemetry: Any = None
+    broker: Any = None
+    ota: Any = None
+    rig_name: str = "rig"
+
+
+class StepFailed(HarnessError):
+    def __init__(self, path: str, label: str, message: str, *, observed: str = "", expected: str = "") -> None:
+        self.path, self.label, self.message = path, label, message
+        self.observed, self.expected = observed, expected
+        super().__init__(f"{path} ({label}): {message}")
+
+
+@dataclass
+class CheckResult:
+    text: str
+    metric: str
+    expected: str
+    observed: str
+    passed: bool
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    seed: int
+    duration: float | None
+    injections: list[Injection] = field(default_factory=list)
+    fired: list[str] = field(default_factory=list)
+    failed_step: StepFailed | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.failed_step is None and all(c.passed for c in self.checks) and not self.interrupted
+
+
+ProgressFn = Callable[[float, float | None, dict[str, int]], None]
+
+
+class ScenarioRunner:
+    def __init__(
+        self,
+        loaded: LoadedScenario,
+        ctx: ScenarioContext,
+        *,
+        clock: Clock | None = None,
+        duration: float | None = None,
+        seed: int | None = None,
+        progress: ProgressFn | None = None,
+        progress_every: float = 10.0,
+    ) -> None:
+        self.loaded = loaded
+        self.sc = loaded.scenario
+        self.ctx = ctx
+        self.clock = clock or RealClock()
+        self.duration = self.sc.duration if duration is None else duration
+        self.seed = self.sc.seed if seed is None else seed
+        self.progress = progress
+        self.progress_every = progress_every
+        self.counters = {"steps": 0, "injections": 0, "boots": 0}
+        self._stop = threading.Event()
+        self._caused_boots = 0
+        self._lock = threading.Lock()
+        self._errors: list[str] = []
+
+    # -- public ------------------------------------------------------------------------------
+    def run(self) -> ScenarioResult:
+        sc = self.sc
+        injections = build_timeline(sc, duration=self.duration, seed=self.seed)
+        result = ScenarioResult(sc.scenario, self.seed, self.duration, injections)
+        journal = self.ctx.journal
+        t_wall_start = journal.record(
+            "scenario", action="start", scenario=sc.scenario, seed=self.seed, duration=self.duration,
+            injections=[i.describe() for i in injections], rig=self.ctx.rig_name,
+        )["t"]  # fmt: skip
+        self.t0 = self.clock.now()
+        events = threading.Thread(target=self._events, args=(injections, result), name="scenario-events", daemon=True)
+        try:
+            if sc.network is not None:
+                self._apply_network(sc.network, "network")
+            events.start()
+            self._run_steps(sc.steps, "steps")
+            if self.duration is not None:
+                self._wait_until(self.duration)
+        except StepFailed as exc:
+            result.failed_step = exc
+            journal.record("step", scenario=sc.scenario, index=exc.path, name=exc.label, status="failed",
+                           message=exc.message, observed=exc.observed, expected=exc.expected)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            journal.record("scenario", action="interrupted", scenario=sc.scenario)
+            raise
+        finally:
+            self._stop.set()
+            if events.is_alive():
+                events.join(timeout=30)
+            result.elapsed = self.clock.now() - self.t0
+            self._finish(result, t_wall_start)
+        return result
+
+    # -- steps -------------------------------------------------------------------------------
+    def _run_steps(self, steps: list[Step], prefix: str) -> None:
+        for i, step in enumerate(steps):
+            if self._stop.is_set():
+                return
+            path = f"{prefix}[{i}]"
+            if step.repeat is not None:
+                for n in range(step.repeat.times):
+                    self._run_steps(step.repeat.steps, f"{path}.repeat#{n + 1}.steps")
+                continue
+            started = self.clock.now()
+            try:
+                observed = self._do_step(step, path)
+            except StepFailed:
+                raise
+            except HarnessError as exc:
+                raise StepFailed(path, step.label(), str(exc)) from exc
+            self.counters["steps"] += 1
+            self.ctx.journal.record(
+                "step", scenario=self.sc.scenario, index=path, name=step.label(), status="passed",
+                duration=round(self.clock.now() - started, 6), observed=observed,
+            )  # fmt: skip
+            self._report_progress()
+
+    def _do_step(self, step: Step, path: str) -> str:
+        kind, action, ctx = step.kind, step.action, self.ctx
+        if kind == "power":
+            return self._power(action.action, action.off, action.wait_ready)
+        if kind == "console":
+            return self._console(action, path, step.label())
+        if kind == "wait":
+            if action.seconds is not None:
+                self._wait(action.seconds)
+                return f"waited {format_duration(action.seconds)}"
+            return self._wait_until_condition(action, path, step.label())
+        if kind == "network":
+            if action.apply is not None:
+                self._apply_network(action.apply, path)
+            elif action.profile is not None:
+                ctx.network.profile(action.profile)
+            elif action.partition is not None:
+                ctx.network.partition(action.partition or None)
+            elif action.heal:
+                ctx.network.heal()
+            elif action.reset:
+                ctx.network.reset()
+            return "applied"
+        if kind == "telemetry":
+            have = ctx.telemetry.count()
+            ctx.telemetry.wait_for(have + action.messages, timeout=action.timeout)
+            return f"{action.messages} more messages"
+        if kind == "broker":
+            return self._broker(action.action, action.outage)
+        if kind == "ota":
+            outcome = ctx.ota.deploy_version(
+                action.version, variant=action.variant, corrupt=action.corrupt, timeout=action.timeout
+            )
+            if outcome.result != action.expect:
+                raise StepFailed(path, step.label(), "OTA outcome differs", observed=outcome.result,
+                                 expected=action.expect)
+            self._caused_boots += outcome.boots
+            return outcome.result
+        if kind == "mark":
+            ctx.journal.record("mark", scenario=self.sc.scenario, name=action)
+            return action
+        raise StepFailed(path, step.label(), f"unknown step kind {kind!r}")
+
+    def _power(self, action: str, off: float | None, wait_ready: bool) -> str:
+        dut = self.ctx.dut
+        with self._lock:
+            if action == "off":
+                dut.power_off()
+                return "off"
+            if action == "on":
+                if wait_ready:
+                    boot = dut.power_on()
+                    self._caused_boots += 1
+                    return f"ready in {boot.seconds * 1000:.0f}ms"
+                dut.power.on()
+                self._caused_boots += 1
+                return "on"
+            boot = dut.power_cycle(off_for=off) if wait_ready else None
+            if boot is None:
+                dut.power.cycle(off if off is not None else dut.off_time)
+            self._caused_boots += 1
+            return f"ready in {boot.seconds * 1000:.0f}ms" if boot else "cycled"
+
+    def _console(self, action: Any, path: str, label: str) -> str:
+        ctx = self.ctx
+        if action.command is not None:
+            out = ctx.dut.command(action.command, timeout=action.timeout, check=False)
+            if action.expect is not None and not re.search(action.expect, out, re.M):
+                raise StepFailed(path, label, f"output of {action.command!r} does not match",
+                                 observed=out.strip(), expected=action.expect)
+            return out.strip()[:200]
+        if action.send is not None:
+            ctx.console.sendline(action.send)
+        if action.expect is not None:
+            m = ctx.console.expect(re.compile(action.expect, re.M), timeout=action.timeout)
+            return m.group(0)
+        return "sent"
+
+    def _wait_until_condition(self, action: Any, path: str, label: str) -> str:
+        ctx = self.ctx
+        if action.until == "console":
+            m = ctx.console.expect(re.compile(action.pattern, re.M), timeout=action.timeout)
+            return m.group(0)
+        if action.until == "telemetry":
+            have = ctx.telemetry.count()
+            ctx.telemetry.wait_for(have + action.count, timeout=action.timeout)
+            return f"{action.count} messages"
+        state = action.until  # online / offline
+        ctx.telemetry.wait_for_status(state, timeout=action.timeout)
+        return state
+
+    def _broker(self, action: str, outage: float | None) -> str:
+        broker = self.ctx.broker
+        if action == "stop":
+            broker.stop()
+        elif action == "start":
+            broker.start_again()
+        else:
+            broker.stop()
+            self._wait(outage or 0.0)
+            broker.start_again()
+        return action
+
+    def _apply_network(self, cond: Any, path: str) -> None:
+        net = self.ctx.network
+        if cond.profile is not None:
+            net.profile(cond.profile)
+        if cond.params:
+            net.apply(**cond.params)
+
+    # -- events ------------------------------------------------------------------------------
+    def _events(self, injections: list[Injection], result: ScenarioResult) -> None:
+        for inj in injections:
+            if not self._wait_until(inj.at):
+                return
+            try:
+                self._inject(inj)
+                result.fired.append(inj.describe())
+                self.counters["injections"] += 1
+            except HarnessError as exc:
+                self._errors.append(f"{inj.describe()}: {exc}")
+                self.ctx.journal.record("injection", action=inj.do, failed=str(exc), at=inj.at)
+
+    def _inject(self, inj: Injection) -> None:
+        ctx, p = self.ctx, inj.params
+        ctx.journal.record("injection", action=inj.do, params=p, at=inj.at, scenario=self.sc.scenario,
+                           event=inj.index)
+        if inj.do == "power-cut":
+            with self._lock:
+                ctx.power.off()
+                self._wait(p["off"])
+                ctx.power.on()
+                self._caused_boots += 1
+        elif inj.do == "reboot":
+            ctx.console.sendline(ctx.dut.profile.reboot_command)
+            self._caused_boots += 1
+        elif inj.do == "partition":
+            ctx.network.partition(p["duration"])
+        elif inj.do == "profile":
+            ctx.network.profile(p["profile"])
+        elif inj.do == "broker-restart":
+            ctx.broker.stop()
+            self._wait(p["duration"])
+            ctx.broker.start_again()
+
+    # -- time ----------------------------------------------------------------------------------
+    def _wait(self, seconds: float) -> bool:
+        return self.clock.wait(seconds, self._stop)
+
+    def _wait_until(self, offset: float) -> bool:
+        """Wait until ``offset`` seconds after the scenario's start, reporting progress meanwhile."""
+        while True:
+            left = self.t0 + offset - self.clock.now()
+            if left <= 0:
+                return True
+            if not self.clock.wait(min(left, self.progress_every), self._stop):
+                return False
+            self._report_progress()
+
+    def _report_progress(self) -> None:
+        if self.progress is not None:
+            self.progress(self.clock.now() - self.t0, self.duration, dict(self.counters))
+
+    # -- the end -------------------------------------------------------------------------------
+    def _finish(self, result: ScenarioResult, t_wall_start: float) -> None:
+        journal = self.ctx.journal
+        journal.flush()
+        records = [r for r in read_journal(journal.path) if r.get("t", 0) >= t_wall_start]
+        profile = getattr(self.ctx.dut, "profile", None)
+        metrics = compute_metrics(
+            records,
+            boot_done=profile.boot_done if profile is not None else None,
+            expected_boots=self._caused_boots,
+            steps_failed=1 if result.failed_step else 0,
+        )
+        result.metrics = metrics
+        for check in self.sc.checks:
+            spec = check.spec
+            observed = metrics.get(spec.metric.name)
+            passed = spec.evaluate(observed)
+            cr = CheckResult(spec.text, spec.metric.name, f"{spec.op} {spec.show(spec.expected)}",
+                             spec.show(observed), passed)
+            result.checks.append(cr)
+            journal.record("check", scenario=self.sc.scenario, name=check.name or spec.text, metric=spec.metric.name,
+                           op=spec.op, expected=spec.expected, observed=observed, passed=passed)
+        journal.record("scenario", action="end", scenario=self.sc.scenario, passed=result.passed,
+                       elapsed=round(result.elapsed, 3), fired=result.fired, injection_errors=self._errors)
