@@ -35,11 +35,12 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., ServedTwin]]:
     """Start ``python -m harness.twin serve`` with extra args; every started twin is stopped and checked."""
     started: list[ServedTwin] = []
 
-    def start(*args: str) -> ServedTwin:
-        twin = start_served(tmp_path, list(args))
+    def start(*args: str, flash: bool = True) -> ServedTwin:
+        twin = start_served(tmp_path, list(args), flash=flash)
         started.append(twin)
         return twin
 
     yield start
     for twin in started:
-        stop_served(twin)
+        if twin.process.returncode is None:
+            stop_served(twin)

@@ -34,9 +34,10 @@ class ServedTwin:
         return self.stderr_path.read_text(errors="replace")
 
 
-def start_served(workdir: Path, args: list[str]) -> ServedTwin:
+def start_served(workdir: Path, args: list[str], *, flash: bool = True) -> ServedTwin:
+    """Start a twin; unless told otherwise its flash file lives in ``workdir``."""
     stderr_path = workdir / f"twin-{len(list(workdir.glob('twin-*.log')))}.log"
-    if "--flash" not in args:
+    if flash and "--flash" not in args:
         args = ["--flash", str(workdir / "flash.bin"), *args]
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
