@@ -29,6 +29,7 @@ from harness.drivers.netem.params import (
 )
 from harness.drivers.netem.profiles import profile_params
 from harness.drivers.netem.tcp import TcpProxy
+from harness.drivers.netem.timing import precise_event_loop
 from harness.drivers.netem.udp import UdpProxy
 from harness.errors import ConfigError, RigError
 from harness.units import parse_duration
@@ -78,7 +79,7 @@ class ImpairmentPoint:
         """Start the event-loop thread; returns ``self``."""
         if self._thread is not None:
             return self
-        loop = asyncio.new_event_loop()
+        loop = precise_event_loop()
         ready = threading.Event()
 
         def run() -> None:

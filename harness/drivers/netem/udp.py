@@ -10,11 +10,37 @@ no connection to hold) and counts them apart from configured loss.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import sys
 from collections.abc import Callable
 from typing import Any, cast
 
 from harness.drivers.netem.link import Address, LinkState
 from harness.drivers.netem.model import DatagramModel, Delivery
+
+SOCKET_BUFFER = 4 * 1024 * 1024
+# SO_RCVBUFFORCE / SO_SNDBUFFORCE (Linux asm-generic values; the socket module does not export them)
+_FORCE_OPTIONS = (33, 32) if sys.platform == "linux" else (None, None)
+
+
+def _enlarge_buffers(transport: asyncio.BaseTransport) -> None:
+    """Ask for large socket buffers so bursts queue in the kernel instead of being dropped there.
+
+    Unprivileged, the kernel caps the request at ``net.core.rmem_max``/``wmem_max``; best effort.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    forced = _FORCE_OPTIONS
+    for force, option in zip(forced, (socket.SO_RCVBUF, socket.SO_SNDBUF), strict=True):
+        try:  # beyond rmem_max/wmem_max when privileged (CAP_NET_ADMIN)
+            if force is None:
+                raise OSError
+            sock.setsockopt(socket.SOL_SOCKET, force, SOCKET_BUFFER)
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
 
 
 class _Direction:
@@ -84,6 +110,7 @@ class UdpProxy:
 
     async def start(self, listen: Address) -> Address:
         transport, _ = await self.loop.create_datagram_endpoint(lambda: _Listener(self), local_addr=listen)
+        _enlarge_buffers(transport)
         self._listener = transport
         host, port = transport.get_extra_info("sockname")[:2]
         self.state.listen = (host, port)
@@ -102,7 +129,6 @@ class UdpProxy:
             st.partition_dropped += 1
             return [], now, seq
         if state.fast:
-            st.bursts.outcome(False)
             return [Delivery(at=now)], now, seq
         model = d.current_model()
         deliveries = model.decide(now, len(data))
@@ -115,6 +141,12 @@ class UdpProxy:
         return deliveries, now, seq
 
     def from_device(self, data: bytes, device: Address) -> None:
+        if self.state.fast:  # nothing configured: straight through, counted
+            upstream = self._upstreams.get(device)
+            if upstream is not None and upstream.transport is not None:
+                upstream.transport.sendto(data)
+                self._count_through("up", len(data))
+                return
         deliveries, arrival, seq = self._decide("up", data)
         if not deliveries:
             return
@@ -128,9 +160,20 @@ class UdpProxy:
                 self.send_up(upstream, data, delivery, arrival, seq)
 
     def from_service(self, data: bytes, device: Address) -> None:
+        if self.state.fast and self._listener is not None:
+            self._listener.sendto(data, device)
+            self._count_through("down", len(data))
+            return
         deliveries, arrival, seq = self._decide("down", data)
         for delivery in deliveries:
             self._schedule("down", self._send_down, data, delivery, arrival, seq, device)
+
+    def _count_through(self, direction: str, size: int) -> None:
+        st = self.state.stats[direction]
+        st.offered_packets += 1
+        st.offered_bytes += size
+        st.delivered_packets += 1
+        st.delivered_bytes += size
 
     # --- sending ------------------------------------------------------------------------
     def send_up(self, upstream: _Upstream, data: bytes, delivery: Delivery, arrival: float, seq: int) -> None:
@@ -186,7 +229,10 @@ class UdpProxy:
 
     async def _connect(self, upstream: _Upstream) -> None:
         try:
-            await self.loop.create_datagram_endpoint(lambda: upstream, remote_addr=self.state.upstream)
+            transport, _ = await self.loop.create_datagram_endpoint(
+                lambda: upstream, remote_addr=self.state.upstream
+            )
+            _enlarge_buffers(transport)
         except OSError:
             self.errors += 1
             self._upstreams.pop(upstream.device, None)
