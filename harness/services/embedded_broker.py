@@ -1,0 +1,63 @@
+"""The embedded MQTT broker, run as its own process: ``python -m harness.services.embedded_broker``.
+
+Used when Debian's ``mosquitto`` is not on the machine, so a bare ``pip install`` still gives a
+real broker. It wraps `amqtt <https://pypi.org/project/amqtt/>`_ (pure Python, asyncio) and runs
+in a child process so the harness can kill and restart it exactly as it does mosquitto. Logs go
+to stderr, which the parent sends to the run folder. SIGTERM shuts the broker down cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+
+def broker_config(host: str, port: int) -> dict[str, Any]:
+    """amqtt configuration: one plain TCP listener, anonymous clients, no $SYS topics."""
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+
+async def _serve(host: str, port: int) -> int:
+    from amqtt.broker import Broker  # heavy import: only in the broker process
+
+    broker = Broker(broker_config(host, port))
+    await broker.start()
+    logging.getLogger("harness.embedded_broker").info("embedded broker listening on %s:%d", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logging.getLogger("harness.embedded_broker").info("embedded broker shutting down")
+    await broker.shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="harness.services.embedded_broker", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--debug", action="store_true", help="log every packet")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_serve(args.host, args.port))
+    except OSError as exc:
+        print(f"embedded broker could not listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
