@@ -268,8 +268,10 @@ class TwinRig:
         self._board_exit = loop.create_future()
         try:
             self._board_pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
+        except ProcessLookupError:  # died before we could watch it (a firmware fault at start-up)
             self._board_exit.set_result(None)
+            self.power.activity = "off"
+            self._drain(True)
             return
         self._board_pid = pid
         loop.add_reader(self._board_pidfd, self._on_board_exit)
