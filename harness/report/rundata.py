@@ -1,0 +1,99 @@
+"""A run folder, read once: its journal records and its results.json (when the run lived to write it).
+
+Everything a report shows is computed from this, so a report can be rebuilt later, compared with
+another run, or made from a run that was killed halfway (no results.json, a torn last line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.report.journal import read_run
+
+
+@dataclass
+class RunData:
+    """The records (time-ordered, all workers) and results of one run folder."""
+
+    folder: Path
+    records: list[dict[str, Any]]
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.results.get("run_id") or self._first("run", "run_id") or self.folder.name)
+
+    @property
+    def rig(self) -> str:
+        rig = self.results.get("rig")
+        if isinstance(rig, dict) and rig.get("name"):
+            return str(rig["name"])
+        if isinstance(rig, str) and rig:
+            return rig
+        return str(self._first("run", "rig") or "")
+
+    @property
+    def complete(self) -> bool:
+        """True when the run finished: its results.json has an exit status and the journal a run end."""
+        ended = any(r.get("kind") == "run" and r.get("action") == "end" for r in self.records)
+        return "exit_status" in self.results and self.results.get("exit_status") is not None and (
+            ended or not self.records
+        )
+
+    @property
+    def started(self) -> float | None:
+        if isinstance(self.results.get("started"), int | float):
+            return float(self.results["started"])
+        return float(self.records[0]["t"]) if self.records else None
+
+    @property
+    def finished(self) -> float | None:
+        if isinstance(self.results.get("finished"), int | float):
+            return float(self.results["finished"])
+        return float(self.records[-1]["t"]) if self.records else None
+
+    def of(self, *kinds: str) -> list[dict[str, Any]]:
+        """Records of the given kinds, in time order."""
+        return [r for r in self.records if r.get("kind") in kinds]
+
+    def _first(self, kind: str, key: str) -> Any:
+        for r in self.records:
+            if r.get("kind") == kind and r.get(key):
+                return r[key]
+        return None
+
+
+def load_run(folder: str | os.PathLike[str]) -> RunData:
+    """Read a run folder; :class:`ConfigError` (one line) if it is missing, empty or corrupt."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise ConfigError(f"run folder {str(folder)!r} not found; expected a folder such as reports/<run-id>")
+    journals = sorted(path.glob("journal*.jsonl"))
+    results = load_results(path)
+    if not journals and not results:
+        raise ConfigError(
+            f"run folder {str(folder)!r} holds neither journal*.jsonl nor results.json; "
+            "expected the folder a harness run wrote"
+        )
+    records = [r for r in read_run(path) if isinstance(r.get("t"), int | float)]
+    return RunData(path, records, results)
+
+
+def load_results(folder: Path) -> dict[str, Any]:
+    """results.json as a dict; {} when absent (a killed run); ConfigError when unreadable."""
+    path = folder / "results.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc}); expected the results.json a harness run writes") \
+            from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data

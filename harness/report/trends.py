@@ -1,0 +1,111 @@
+"""Leak and drain trends: a fitted slope with its confidence interval, a verdict, and where the trend
+is real, the projected time until the resource runs out.
+
+A trend is *real* when the confidence interval excludes zero and, at that rate, the resource would run
+out within :data:`HORIZON` — a slope that would take decades is flat for any practical purpose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from harness.report.stats import SlopeFit, fit_slope
+
+HORIZON = 365 * 86400.0
+MINUS = "\u2212"  # typographic minus, as in "-200 B/h"
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The verdict on one resource: ``leak``/``drain``, ``flat``, ``rising`` or ``unknown``."""
+
+    name: str  # "heap" | "battery"
+    unit: str  # "B" | "V"
+    verdict: str
+    fit: SlopeFit | None
+    floor: float  # the level at which the resource is exhausted
+    exhaustion_s: float | None  # seconds from the last sample until the floor, for a leak/drain
+    text: str
+
+    @property
+    def slope_per_hour(self) -> float | None:
+        return None if self.fit is None else self.fit.slope * 3600.0
+
+    def as_dict(self) -> dict[str, object]:
+        fit = self.fit
+        return {
+            "verdict": self.verdict,
+            "slope_per_h": None if fit is None else fit.slope * 3600.0,
+            "ci_low_per_h": None if fit is None else fit.low * 3600.0,
+            "ci_high_per_h": None if fit is None else fit.high * 3600.0,
+            "confidence": None if fit is None else fit.confidence,
+            "samples": 0 if fit is None else fit.n,
+            "segments": 0 if fit is None else fit.segments,
+            "level": None if fit is None else fit.level,
+            "floor": self.floor,
+            "exhaustion_s": self.exhaustion_s,
+            "exhaustion_days": None if self.exhaustion_s is None else self.exhaustion_s / 86400.0,
+            "text": self.text,
+        }
+
+
+def format_span(seconds: float) -> str:
+    """``~53 days``, ``~7.5 h``, ``~12 min``."""
+    if seconds >= 2 * 86400:
+        return f"~{seconds / 86400:.0f} days"
+    if seconds >= 2 * 3600:
+        return f"~{seconds / 3600:.1f} h"
+    return f"~{seconds / 60:.0f} min"
+
+
+def _rate(value: float, unit: str) -> str:
+    if unit == "B":
+        return f"{value:+,.0f} B/h".replace("-", MINUS)
+    return f"{value * 1000:+.2f} mV/h".replace("-", MINUS)
+
+
+def trend(
+    telemetry: pd.DataFrame,
+    column: str,
+    *,
+    name: str,
+    unit: str,
+    floor: float,
+    falling: str,
+    confidence: float = 0.95,
+) -> Trend:
+    """Fit ``column`` over time, one level per (device, boot), and judge it against ``floor``."""
+    data = telemetry.dropna(subset=[column, "t"])
+    if data.empty:
+        return Trend(name, unit, "unknown", None, floor, None, f"{name}: no samples")
+    segments = (data["device"].astype(str) + "/" + data["boot_id"].astype(str)).tolist()
+    fit = fit_slope(data["t"].tolist(), data[column].tolist(), segments, confidence=confidence)
+    if fit is None:
+        return Trend(name, unit, "unknown", None, floor, None,
+                     f"{name}: too few samples for a trend ({len(data)})")
+    per_h = fit.slope * 3600.0
+    ci = f"{int(confidence * 100)}% CI {_rate(fit.low * 3600, unit)} … {_rate(fit.high * 3600, unit)}"
+    if fit.high < 0.0 and fit.level > floor:
+        left = (fit.level - floor) / -fit.slope
+        if left <= HORIZON:
+            what = "reaches 0" if floor == 0 else f"reaches {floor:g} {unit}"
+            text = f"{name} {what} in {format_span(left)} at {_rate(per_h, unit)} ({ci})"
+            return Trend(name, unit, falling, fit, floor, left, text)
+        return Trend(name, unit, "flat", fit, floor, left,
+                     f"{name} flat: {_rate(per_h, unit)} would take {format_span(left)} ({ci})")
+    if fit.high < 0.0:
+        return Trend(name, unit, falling, fit, floor, 0.0, f"{name} already at or below {floor:g} {unit} ({ci})")
+    if fit.low > 0.0:
+        return Trend(name, unit, "rising", fit, floor, None, f"{name} rising at {_rate(per_h, unit)} ({ci})")
+    return Trend(name, unit, "flat", fit, floor, None, f"{name} flat: no trend distinguishable from zero ({ci})")
+
+
+def heap_trend(telemetry: pd.DataFrame, *, confidence: float = 0.95) -> Trend:
+    return trend(telemetry, "heap_free", name="heap", unit="B", floor=0.0, falling="leak", confidence=confidence)
+
+
+def battery_trend(telemetry: pd.DataFrame, *, cutoff_v: float = 3.3, confidence: float = 0.95) -> Trend:
+    return trend(telemetry, "battery_v", name="battery", unit="V", floor=cutoff_v, falling="drain",
+                 confidence=confidence)
