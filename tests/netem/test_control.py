@@ -143,3 +143,11 @@ def test_wait_connections_times_out_with_what_it_saw(point: ImpairmentPoint, ech
     point.add_tcp(echo_server.address, name="mqtt")
     with pytest.raises(RigError, match=r"timed out after 0.2s waiting for 1 connection\(s\) .*last seen 0"):
         point.wait_connections(1, timeout=0.2)
+
+
+def test_tcp_reports_packet_only_parameters_as_not_applied(point: ImpairmentPoint, echo_server: TcpServer) -> None:
+    point.add_tcp(echo_server.address, name="mqtt")
+    point.profile("wifi-weak")
+    up = point.statistics("mqtt")["mqtt"]["up"]
+    assert up["not_applied"] == ["loss"]
+    assert up["expected"]["loss_pct"] is None and up["produced"]["loss_pct"] is None

@@ -26,6 +26,7 @@ from harness.drivers.netem.params import (
 )
 from harness.drivers.netem.point import ImpairmentPoint
 from harness.drivers.netem.profiles import PROFILES
+from harness.drivers.netem.syntax import parse_netem
 
 __all__ = [
     "CLEAR",
@@ -36,4 +37,5 @@ __all__ = [
     "ImpairmentPoint",
     "LinkParams",
     "build_params",
+    "parse_netem",
 ]

@@ -18,6 +18,9 @@ from harness.drivers.netem.stats import DirectionStats
 
 Address = tuple[str, int]
 
+# Parameters that act on datagrams only; a TCP service reports them as not applied.
+PACKET_ONLY = ("loss", "gemodel", "duplicate", "corrupt", "reorder")
+
 
 @dataclass
 class CloseAfter:
@@ -58,8 +61,13 @@ class LinkState:
 
     def snapshot(self, direction: str) -> dict[str, Any]:
         """Configured next to produced for ``direction`` in the current epoch."""
-        snap = self.stats[direction].snapshot(self.params[direction])
+        params = self.params[direction]
+        snap = self.stats[direction].snapshot(params)
         snap.update(service=self.name, proto=self.kind, direction=direction, epoch=self.epoch)
+        if self.kind == "tcp":  # a stream cannot lose, duplicate, corrupt or reorder bytes
+            snap["not_applied"] = [name for name in PACKET_ONLY if name in snap["configured"]]
+            snap["expected"]["loss_pct"] = None
+            snap["produced"]["loss_pct"] = None
         return snap
 
     def new_epoch(self, params: dict[str, LinkParams]) -> list[dict[str, Any]]:

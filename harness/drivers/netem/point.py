@@ -28,6 +28,7 @@ from harness.drivers.netem.params import (
     directions,
 )
 from harness.drivers.netem.profiles import profile_params
+from harness.drivers.netem.syntax import parse_netem
 from harness.drivers.netem.tcp import TcpProxy
 from harness.drivers.netem.timing import precise_event_loop
 from harness.drivers.netem.udp import UdpProxy
@@ -188,6 +189,10 @@ class ImpairmentPoint:
         targets = self._targets(service)
         new = {name: build_directions(self._links[name].params, direction, params) for name in targets}
         self._swap(new, action="apply", params=params, direction=direction or "both", service=service)
+
+    def apply_netem(self, spec: str, *, direction: str | None = None, service: str | None = None) -> None:
+        """``apply`` from a ``tc netem`` option string: ``"delay 100ms 10ms 25% loss 1%"``."""
+        self.apply(direction=direction, service=service, **parse_netem(spec))
 
     def clear(self, *, direction: str | None = None, service: str | None = None) -> None:
         """Remove every impairment parameter (does not heal a partition)."""
