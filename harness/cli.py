@@ -63,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     show = rig_sub.add_parser("list", help="list the rigs --rig can name")
     show.set_defaults(func=_cmd_rig_list)
 
+    scenario = sub.add_parser("scenario", help="scenario files")
+    scenario_sub = scenario.add_subparsers(dest="scenario_command", metavar="SUBCOMMAND")
+    sc_validate = scenario_sub.add_parser("validate", help="check scenario files without running them")
+    sc_validate.add_argument("files", nargs="+")
+    sc_validate.add_argument("--rig", help="also check that this rig can do every step (name or file)")
+    sc_validate.add_argument("--timeline", action="store_true", help="print each file's injection instants")
+    sc_validate.set_defaults(func=_cmd_scenario_validate)
+
     report = sub.add_parser("report", help="rebuild a run's summary from its folder")
     report.add_argument("run", help="run folder (reports/<run-id>)")
     report.set_defaults(func=_cmd_report)
@@ -114,6 +122,38 @@ def _cmd_rig_validate(ns: argparse.Namespace) -> int:
             continue
         kind = "twin" if spec.is_twin else "bench"
         print(f"{name}: ok ({kind} rig {spec.name!r}; capabilities {', '.join(sorted(spec.capabilities()))})")
+    return 1 if bad else 0
+
+
+def _cmd_scenario_validate(ns: argparse.Namespace) -> int:
+    from harness.scenario.loader import load_scenario
+    from harness.scenario.timeline import build_timeline
+
+    have = name = None
+    if ns.rig:
+        from harness.rig.loader import resolve_rig
+
+        spec, _ = resolve_rig(ns.rig, Path.cwd())
+        have, name = spec.capabilities(), spec.name
+    bad = 0
+    for path in ns.files:
+        try:
+            loaded = load_scenario(Path(path), display_name=path)
+            if have is not None and name is not None:
+                problem = loaded.rig_problem(have, name)
+                if problem is not None:
+                    raise problem
+        except ConfigError as exc:
+            print(exc)
+            bad += 1
+            continue
+        sc = loaded.scenario
+        timeline = build_timeline(sc)
+        print(f"{path}: ok (scenario {sc.scenario!r}: {len(sc.steps)} steps, {len(sc.events)} events "
+              f"-> {len(timeline)} injections, {len(sc.checks)} checks; seed {sc.seed})")
+        if ns.timeline:
+            for inj in timeline:
+                print(f"  {inj.describe()}")
     return 1 if bad else 0
 
 

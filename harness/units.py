@@ -154,9 +154,9 @@ def parse_quantity(value: str | float | int, unit: str) -> float:
 def format_duration(seconds: float) -> str:
     """Short human form: ``1h30m``, ``2.5s``, ``300ms``."""
     if seconds < 1:
-        return f"{seconds * 1000:g}ms"
+        return f"{_trim(seconds * 1000, 1)}ms"
     if seconds < 60:
-        return f"{seconds:g}s"
+        return f"{_trim(seconds, 3)}s"
     parts = []
     rest = round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
@@ -164,3 +164,7 @@ def format_duration(seconds: float) -> str:
             parts.append(f"{rest // size}{unit}")
             rest %= size
     return "".join(parts)
+
+
+def _trim(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")

@@ -91,11 +91,17 @@ def parse_yaml(text: str, name: str) -> LocatedDocument:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        problem = " ".join((exc.problem or exc.context or "invalid YAML").split())
         loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
         raise ConfigError(f"invalid YAML: {problem}", loc) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ConfigError(
+            f"invalid YAML: character {exc.character!r} is not allowed in YAML text", Location(name, line, col)
+        ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", Location(name)) from None
+        raise ConfigError(f"invalid YAML: {' '.join(str(exc).split())}", Location(name)) from None
     doc = LocatedDocument(name, None)
     if node is None:
         doc.data = None
@@ -179,11 +185,28 @@ def translate_validation_error(
     message = _describe(first)
     # A whole-object check names the field it is about as "field.path: message".
     named = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message)
-    if named and etype == "value_error":
+    if named and etype == "value_error" and isinstance(first.get("input"), dict):
+        # A whole-object check names the field it is about: "field.path: message".
         path = (*path, *parse_dotted(named.group(1)))
         message = named.group(2)
+    path = _within_document(doc.data, path)
     loc = doc.locate(path)
     return ConfigError(message + suffix, loc)
+
+
+def _within_document(data: Any, path: Path_) -> Path_:
+    """Cut a validation path where the file has a plain value (a shorthand the model expanded)."""
+    node = data
+    for i, part in enumerate(path):
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict | list):
+            return path  # a field the file lacks: name it as the model does
+        else:
+            return path[:i]  # the file has a scalar here; the rest was made up by a shorthand
+    return path
 
 
 def parse_dotted(text: str) -> Path_:

@@ -59,7 +59,7 @@ class InvalidScenarioItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"scenario file {self.path.name} (invalid)"
+        return self.path, 0, f"scenario file {self.path.name} (invalid)"
 
 
 class ScenarioItem(pytest.Item):
@@ -73,7 +73,8 @@ class ScenarioItem(pytest.Item):
         state = self.config.stash[STATE]
         problem = self.loaded.rig_problem(state.capabilities, state.spec.name)
         if problem is not None:
-            pytest.skip(str(problem))
+            # Reported at the scenario file, like a skip marker, not at this line.
+            raise pytest.skip.Exception(str(problem), _use_item_location=True)
         if state.broken:
             pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
         try:
@@ -147,7 +148,7 @@ class ScenarioItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"scenario: {self.loaded.scenario.scenario}"
+        return self.path, 0, f"scenario: {self.loaded.scenario.scenario}"
 
 
 def format_failure(loaded: LoadedScenario, failure: ScenarioFailed) -> str:

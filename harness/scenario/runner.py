@@ -109,7 +109,8 @@ class ScenarioRunner:
         journal = self.ctx.journal
         t_wall_start = journal.record(
             "scenario", action="start", scenario=sc.scenario, seed=self.seed, duration=self.duration,
-            injections=[i.describe() for i in injections], rig=self.ctx.rig_name,
+            injections=[i.describe() for i in injections], instants=[i.at for i in injections],
+            rig=self.ctx.rig_name,
         )["t"]  # fmt: skip
         self.t0 = self.clock.now()
         events = threading.Thread(target=self._events, args=(injections, result), name="scenario-events", daemon=True)
@@ -210,12 +211,13 @@ class ScenarioRunner:
                 dut.power_off()
                 return "off"
             if action == "on":
+                was_on = dut.power.is_on()
                 if wait_ready:
                     boot = dut.power_on()
-                    self._caused_boots += 1
-                    return f"ready in {boot.seconds * 1000:.0f}ms"
+                    self._caused_boots += 0 if boot is None else 1
+                    return "already on and ready" if boot is None else f"ready in {boot.seconds * 1000:.0f}ms"
                 dut.power.on()
-                self._caused_boots += 1
+                self._caused_boots += 0 if was_on else 1
                 return "on"
             boot = dut.power_cycle(off_for=off) if wait_ready else None
             if boot is None:
@@ -233,6 +235,9 @@ class ScenarioRunner:
             return out.strip()[:200]
         if action.send is not None:
             ctx.console.sendline(action.send)
+            profile = getattr(ctx.dut, "profile", None)
+            if profile is not None and action.send.strip() == profile.reboot_command:
+                self._caused_boots += 1  # a reboot the scenario asked for is not unexpected
         if action.expect is not None:
             m = ctx.console.expect(re.compile(action.expect, re.M), timeout=action.timeout)
             return m.group(0)

@@ -287,7 +287,10 @@ class Event(_Strict):
         if self.do == "profile":
             if self.profile is None:
                 raise ValueError("profile: a profile event needs the profile to switch to")
-            _profile_name(self.profile)
+            try:
+                _profile_name(self.profile)
+            except ValueError as exc:
+                raise ValueError(f"profile: {exc}") from None
         if self.until is not None and self.until <= self.start:
             raise ValueError("until: expected a time after start")
         return self

@@ -26,12 +26,12 @@ def test_failed_test_report_carries_its_console_lines(pytester: pytest.Pytester)
         """
         def test_talks_then_fails(console):
             console.send("hello from the test\\r\\n")
-            console.expect("hello from the test")
+            console.expect("hello from the test\\r\\n")
             assert False, "boom"
 
         def test_passes(console):
             console.send("quiet\\r\\n")
-            console.expect("quiet")
+            console.expect("quiet\\r\\n")
         """
     )
     result = pytester.runpytest("--no-rig-health")
