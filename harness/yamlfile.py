@@ -198,9 +198,9 @@ def _within_document(data: Any, path: Path_) -> Path_:
     """Cut a validation path where the file has a plain value (a shorthand the model expanded)."""
     node = data
     for i, part in enumerate(path):
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
         elif isinstance(node, dict | list):
             return path  # a field the file lacks: name it as the model does
