@@ -24,7 +24,7 @@ from typing import Any, overload
 
 import serial
 
-from harness.drivers.console_buffer import TextBuffer
+from harness.drivers.console_buffer import Hit, Stage, StagedSearch, TextBuffer
 from harness.errors import ConsoleError, ExpectTimeout
 from harness.report.journal import Journal
 
@@ -36,6 +36,14 @@ DEFAULT_LOOKBACK = 8192
 MAX_LINE = 8192
 #: A write that cannot complete in this long (device not reading) raises ConsoleError.
 WRITE_TIMEOUT = 10.0
+#: What a failing port raises while reading (pyserial's handlers are not uniform).
+READ_ERRORS = (serial.SerialException, OSError, TypeError, AttributeError)
+#: Journal backlog batches (one per received chunk) written per idle moment of the port.
+JOURNAL_BATCH = 1
+#: Journal lines at most this late (seconds) even when nobody waits on the console.
+JOURNAL_LAG = 0.1
+#: Above this many unjournaled lines the reader journals before reading on (backpressure).
+MAX_BACKLOG = 200_000
 #: How long the reader's blocking read waits before re-checking whether it should stop.
 READ_POLL = 0.2
 
@@ -79,6 +87,9 @@ class Console:
         self._cond = threading.Condition(threading.Lock())
         self._write_lock = threading.Lock()
         self._buffer = TextBuffer()
+        self._waiters: list[StagedSearch] = []
+        self._backlog: deque[tuple[float, list[str]]] = deque()
+        self._backlog_lines = 0
         self._log: deque[tuple[float, str]] = deque(maxlen=log_lines)
         self._lines_total = 0
         self._partial = ""
@@ -127,6 +138,7 @@ class Console:
             if tail:
                 self._log_lines([tail], time.time())
             self._cond.notify_all()
+        self._journal_some(None)
 
     @property
     def is_open(self) -> bool:
@@ -177,44 +189,27 @@ class Console:
         items: list[Pattern] = [pattern] if single else list(pattern)  # type: ignore[list-item]
         if not items:
             raise ValueError("expect: pattern list is empty")
-        compiled = [_compile(item, regex) for item in items]
-        lookback = max((len(item) - 1 if isinstance(item, str) and not regex else self.lookback) for item in items)
-        deadline = time.monotonic() + timeout
-        self._stats["expects"] += 1
-        with self._cond:
-            scanned = -1
-            while True:
-                if self._buffer.end != scanned:
-                    hit = self._buffer.search(compiled, scanned - lookback if scanned >= 0 else 0)
-                    if hit is not None:
-                        self.before = self._buffer.consume(hit.start)
-                        self._buffer.consume(hit.end)
-                        self.match = hit.match
-                        return hit.match if single else hit.index
-                    scanned = self._buffer.end
-                if self._failure is not None or self._serial is None:
-                    raise self._dead_error(items)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self._stats["timeouts"] += 1
-                    raise ExpectTimeout(_describe(items), timeout, self._tail_locked(20), self.url)
-                self._cond.wait(remaining)
+        hits, self.before = self._wait([self._stage(items, regex)], timeout)
+        self.match = hits[-1].match
+        return self.match if single else hits[-1].index
 
     def command(self, cmd: str, timeout: float = 10.0) -> str:
         """Send ``cmd``, wait for the next prompt, and return the output in between.
 
         Output already buffered before the command is discarded (it stays in the log). With
-        ``echo`` the echoed command line is stripped. Lines are joined with ``\\n``.
+        ``echo`` the prompt is looked for only after the echoed command line, which is not part
+        of the output. Lines are joined with ``\\n``.
         """
         if self.prompt is None:
             raise ConsoleError(f"console {self.name}: command() needs a prompt (Console(..., prompt=...))")
-        self.flush_input()
-        deadline = time.monotonic() + timeout
-        self.sendline(cmd)
+        stages = [self._stage([self.prompt], regex=False)]
         if self.echo:
-            self.expect(re.compile(re.escape(cmd) + r"\r*\n"), timeout)
-        self.expect(self.prompt, max(deadline - time.monotonic(), 0.0))
-        return _clean_output(self.before)
+            echo = re.compile(re.escape(cmd) + r"\r*\n")
+            stages.insert(0, Stage([echo], len(cmd) + 8, f"echo of {cmd!r}"))
+        self.flush_input()
+        self.sendline(cmd)
+        _, output = self._wait(stages, timeout)
+        return _clean_output(output)
 
     def read_available(self) -> str:
         """Consume and return all unconsumed text received so far."""
@@ -265,6 +260,41 @@ class Console:
 
     # -- internals -------------------------------------------------------------------------
 
+    def _stage(self, items: list[Pattern], regex: bool) -> Stage:
+        compiled = [_compile(item, regex) for item in items]
+        lookback = max(len(i) - 1 if isinstance(i, str) and not regex else self.lookback for i in items)
+        return Stage(compiled, lookback, _describe(items))
+
+    def _wait(self, stages: list[Stage], timeout: float) -> tuple[list[Hit], str]:
+        """Wait until every stage matched in order; consume through the last; return hits and
+        the text between the previous stage (or the unconsumed start) and the last match."""
+        deadline = time.monotonic() + timeout
+        self._stats["expects"] += 1
+        with self._cond:
+            search = StagedSearch(stages, self._buffer.start)
+            if not search.advance(self._buffer):
+                self._waiters.append(search)
+                try:
+                    while not search.done or search.hits[0].start < self._buffer.start:
+                        if search.done:  # another thread consumed the text we matched: look again
+                            search.advance(self._buffer)
+                            continue
+                        if self._failure is not None or self._serial is None:
+                            raise self._dead_error(search.pending.label)
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            self._stats["timeouts"] += 1
+                            tail = self._tail_locked(20)
+                            raise ExpectTimeout(search.pending.label, timeout, tail, self.url)
+                        self._cond.wait(remaining)
+                finally:
+                    self._waiters.remove(search)
+            hits = search.hits
+            last = hits[-1]
+            before = self._buffer.text(hits[-2].end if len(hits) > 1 else self._buffer.start, last.start)
+            self._buffer.consume(last.end)
+            return hits, before
+
     def _port(self) -> serial.SerialBase:
         port = self._serial
         if port is None:
@@ -272,21 +302,38 @@ class Console:
         return port
 
     def _read_loop(self) -> None:
+        """Drain the port; journal the backlog only while the port has nothing for us."""
         port = self._serial
         assert port is not None
         stop = self._stop
         while not stop.is_set():
             try:
                 waiting = port.in_waiting
+                if waiting == 0 and self._backlog and self._journal_now():
+                    self._journal_some(JOURNAL_BATCH)
+                    continue
                 data = port.read(waiting if waiting > 0 else 1)
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                if not stop.is_set():
-                    with self._cond:
-                        self._failure = exc
-                        self._cond.notify_all()
-                return
+            except READ_ERRORS as exc:
+                self._fail(exc)
+                break
+            if data and waiting == 0:  # woke on the first byte of a burst: take the rest too
+                try:
+                    more = port.in_waiting
+                    if more:
+                        data += port.read(more)
+                except READ_ERRORS as exc:
+                    self._feed(data)  # keep what arrived before the port failed
+                    self._fail(exc)
+                    break
             if data:
                 self._feed(data)
+        self._journal_some(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._stop.is_set():
+            with self._cond:
+                self._failure = exc
+                self._cond.notify_all()
 
     def _feed(self, data: bytes) -> None:
         now = time.time()
@@ -294,27 +341,58 @@ class Console:
         self._stats["bytes_received"] += len(data)
         if not text:
             return
-        pending = self._partial + text
-        lines = pending.split("\n")
+        lines = (self._partial + text).split("\n")
         partial = lines.pop()
         if len(partial) > MAX_LINE:
             lines.append(partial)
             partial = ""
         with self._cond:
-            self._buffer.append(text)
+            buffer = self._buffer
+            buffer.append(text)
             self._partial = partial
             if lines:
                 self._log_lines(lines, now)
-            self._cond.notify_all()
+            wake = False
+            for search in self._waiters:
+                if not search.done and search.advance(buffer):
+                    wake = True
+            if wake:
+                self._cond.notify_all()
+        if self._backlog_lines > MAX_BACKLOG:
+            self._journal_some(None)  # the journal cannot keep up: slow the reader, lose nothing
 
     def _log_lines(self, lines: list[str], now: float) -> None:
+        """Add complete lines to the in-memory log now, and to the journal backlog (caller locks)."""
         clean = [line[:-1] if line.endswith("\r") else line for line in lines]
-        self._log.extend((now, line) for line in clean)
+        self._log.extend([(now, line) for line in clean])
         self._lines_total += len(clean)
+        if self.journal is not None:
+            self._backlog.append((now, clean))
+            self._backlog_lines += len(clean)
+
+    def _journal_now(self) -> bool:
+        """Journal while a waiter is parked on the device (free time), or when the backlog got old.
+
+        Journaling right after waking a waiter would hold the GIL while it wants to return, so a
+        command's round trip would pay for journaling its own output.
+        """
+        if any(not search.done for search in self._waiters):
+            return True
+        return time.time() - self._backlog[0][0] > JOURNAL_LAG
+
+    def _journal_some(self, limit: int | None) -> None:
+        """Write up to ``limit`` batches of backlogged lines to the journal (all if None)."""
         journal = self.journal
-        if journal is not None:
+        backlog = self._backlog
+        count = 0
+        while backlog and (limit is None or count < limit):
+            now, lines = backlog.popleft()
+            self._backlog_lines -= len(lines)
+            count += 1
+            if journal is None:
+                continue
             record, source = journal.record, self.name
-            for line in clean:
+            for line in lines:
                 record("console", t=now, source=source, line=line)
 
     def _tail_locked(self, n: int) -> list[str]:
@@ -323,11 +401,11 @@ class Console:
             lines = [*lines[1:], self._partial] if len(lines) >= n else [*lines, self._partial]
         return lines
 
-    def _dead_error(self, items: list[Pattern]) -> ConsoleError:
+    def _dead_error(self, label: str) -> ConsoleError:
         what = f"console {self.name}: {self.url}"
         if self._failure is not None:
-            return ConsoleError(f"{what} failed while waiting for {_describe(items)!r}: {self._failure}")
-        return ConsoleError(f"{what} was closed while waiting for {_describe(items)!r}")
+            return ConsoleError(f"{what} failed while waiting for {label!r}: {self._failure}")
+        return ConsoleError(f"{what} was closed while waiting for {label!r}")
 
 
 def _compile(item: Pattern, regex: bool) -> re.Pattern[str]:

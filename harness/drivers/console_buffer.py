@@ -112,3 +112,54 @@ class TextBuffer:
         if self._chunks:
             self._chunks = ["".join(self._chunks)]
             self._starts = [self.start]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a search: any of ``patterns``; regexes re-read ``lookback`` chars of old text."""
+
+    patterns: list[re.Pattern[str]]
+    lookback: int
+    label: str
+
+
+class StagedSearch:
+    """Find stage 1, then stage 2 after it, ... as text arrives, never rescanning far back.
+
+    ``advance`` is cheap when nothing new arrived, so the reader thread can call it for every
+    chunk and wake a waiter only when its whole search is complete.
+    """
+
+    def __init__(self, stages: list[Stage], start: int) -> None:
+        self.stages = stages
+        self.origin = start
+        self.hits: list[Hit] = []
+        self._frm = start
+        self._scanned = -1
+
+    @property
+    def done(self) -> bool:
+        return len(self.hits) == len(self.stages)
+
+    @property
+    def pending(self) -> Stage:
+        """The stage still being looked for (the last one once done)."""
+        return self.stages[min(len(self.hits), len(self.stages) - 1)]
+
+    def advance(self, buf: TextBuffer) -> bool:
+        """Search what arrived since the last call; True once every stage has matched."""
+        if self.hits and self.hits[0].start < buf.start:  # another reader consumed our text
+            self.hits.clear()
+            self._frm, self._scanned = buf.start, -1
+        while not self.done:
+            stage = self.stages[len(self.hits)]
+            if self._scanned == buf.end:
+                return False
+            frm = self._frm if self._scanned < 0 else max(self._frm, self._scanned - stage.lookback)
+            hit = buf.search(stage.patterns, frm)
+            if hit is None:
+                self._scanned = buf.end
+                return False
+            self.hits.append(hit)
+            self._frm, self._scanned = hit.end, -1
+        return True
