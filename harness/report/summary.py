@@ -27,14 +27,19 @@ def summarize(folder: Path) -> str:
     lines = [f"# Run {results.get('run_id', folder.name)}", ""]
     rig = results.get("rig", {})
     if rig:
-        lines.append(f"Rig: **{rig.get('name')}** ({rig.get('source')}), capabilities: "
+        source = f" ({rig['source']})" if rig.get("source") else ""
+        lines.append(f"Rig: **{rig.get('name')}**{source}, capabilities: "
                      f"{', '.join(rig.get('capabilities', [])) or 'none'}")
     counts = results.get("counts", {})
     if counts:
         lines.append("Outcome: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    elif not results:
-        lines.append("No results.json: the run did not finish; this summary is built from the journal alone.")
+    if results.get("exit_status") is None:
+        lines.append("The run did not finish (no exit status); this summary is built from the journal alone.")
     lines.append("")
+    trends = results.get("trends") or {}
+    texts = [t["text"] for t in trends.values() if isinstance(t, dict) and t.get("text")]
+    if texts:
+        lines += ["## Trends", ""] + [f"- {t}" for t in texts] + [""]
     failed = [t for t in results.get("tests", []) if t.get("outcome") in {"failed", "error"}]
     if failed:
         lines += ["## Failed", ""]
