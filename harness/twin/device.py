@@ -154,12 +154,16 @@ class Device:
         self._counts["boots"] += 1
         out.append(StateChange("boot"))
         decision = decide_boot(self.flash, event.reset_cause)
-        for line in decision.log:
-            self.say(out, line)
         if decision.slot is None or decision.image is None or decision.record is None:
+            # Reports come before the console lines they explain: whoever reads "halting" on the
+            # console already sees the halted current draw.
             self.state = HALTED
             out.append(Halt("no bootable image"))
+            for line in decision.log:
+                self.say(out, line)
             return
+        for line in decision.log:
+            self.say(out, line)
         self.slot, self.image = decision.slot, decision.image
         out.extend(write_bootctl(self.flash, decision.record))
         self.bootctl = decision.record
@@ -184,9 +188,9 @@ class Device:
         self._timers.discard(event.name)
         if event.name == BOOT_TIMER and self.state == BOOTING:
             self.state = RUNNING
+            out.append(StateChange("idle"))  # before the marker: whoever sees the prompt sees idle draw
             self.say(out, BOOT_DONE)
             out.append(ConsoleOutput(PROMPT))
-            out.append(StateChange("idle"))
         elif event.name == DUMP_TIMER and self.dump is not None:
             self._pump_dump(out)
             if self.state == RUNNING:
@@ -226,7 +230,7 @@ class Device:
         if not job.done:
             self.start_timer(out, DUMP_TIMER, 0.0)
             return
-        self.say(out, job.trailer())
         self.dump = None
         self.state = RUNNING
         out.append(StateChange("idle"))
+        self.say(out, job.trailer())

@@ -86,7 +86,11 @@ class StateChange:
 
 @dataclass(frozen=True)
 class Halt:
-    """The firmware stopped for good (until the next power-on); ``reason`` says why."""
+    """The firmware stopped for good (until the next power-on); ``reason`` says why.
+
+    Later actions in the same list (the console lines explaining the halt) are still executed.
+    Like :class:`StateChange`, it precedes the console output it explains.
+    """
 
     reason: str
 

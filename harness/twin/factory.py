@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from harness.twin.flash import ERASED, Flash, FlashLayout
-from harness.twin.image import ImageInfo, build_image, parse_image
+from harness.twin.image import DEFAULT_PAYLOAD_SIZE, HEADER_SIZE, ImageInfo, build_image, parse_image
 from harness.twin.records import BootControl, write_bootctl
 
 FACTORY_VERSION = "1.0.0"
 
 
 def factory_flash(layout: FlashLayout | None = None, image: bytes | None = None) -> bytearray:
-    """Erased flash + ``image`` (default: ``build_image("1.0.0")``) in slot A + a boot-control record."""
+    """Erased flash + ``image`` in slot A + a boot-control record.
+
+    The default image is ``build_image("1.0.0")`` with a 1 MiB payload, shrunk to fit smaller slots.
+    """
     layout = layout or FlashLayout()
-    image = build_image(FACTORY_VERSION) if image is None else image
+    if image is None:
+        image = build_image(FACTORY_VERSION, size=min(DEFAULT_PAYLOAD_SIZE, layout.slot_size - HEADER_SIZE))
     data = bytearray([ERASED]) * layout.total_size
     install_image(data, layout, "A", image)
     info = parse_image(image)

@@ -192,6 +192,8 @@ class TwinRig:
                 path.write_bytes(factory_flash(self.layout))
             except OSError as error:
                 raise RigError(f"flash: cannot create {path}: {error.strerror}") from None
+            except ValueError as error:
+                raise RigError(f"flash: {error}") from None
             log.info("flash %s created, factory image 1.0.0 in slot A", path)
             return
         size = path.stat().st_size

@@ -102,12 +102,12 @@ def wait_gone(pids: set[int], timeout: float) -> set[int]:
     return remaining
 
 
-def stop_served(twin: ServedTwin) -> None:
-    """SIGTERM the rig; assert it exits 0 and that its host and board processes are gone."""
+def stop_served(twin: ServedTwin, signum: signal.Signals = signal.SIGTERM) -> None:
+    """Signal the rig (SIGTERM); assert it exits 0 and that its host and board processes are gone."""
     process = twin.process
     children = descendants(process.pid)
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
     try:
         code = process.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -115,7 +115,9 @@ def stop_served(twin: ServedTwin) -> None:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         process.wait()
-        raise AssertionError(f"twin serve ignored SIGTERM for {STOP_TIMEOUT} s; log: {twin.log()[-2000:]}") from None
+        raise AssertionError(
+            f"twin serve ignored {signum.name} for {STOP_TIMEOUT} s; log: {twin.log()[-2000:]}"
+        ) from None
     finally:
         if process.stdout is not None:
             process.stdout.close()

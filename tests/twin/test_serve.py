@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -65,13 +66,14 @@ def test_ready_line_describes_the_rig(serve: Serve, tmp_path: Path) -> None:
     assert (tmp_path / "flash.bin").stat().st_size == 4 * 4096 + 2 * 512 * 4096
 
 
-def test_sigterm_stops_rig_and_children_and_removes_temporary_flash(serve: Serve) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_rig_and_children_and_removes_temporary_flash(serve: Serve, signum: signal.Signals) -> None:
     twin = serve(flash=False)
     flash = Path(str(twin.ready["flash"]))
     children = descendants(twin.process.pid)
     assert flash.exists()
     assert len(children) == 2, f"expected board host + board process, found {children}"
-    stop_served(twin)
+    stop_served(twin, signum)
     assert not any(alive(pid) for pid in children)
     assert not flash.exists()
 
@@ -197,6 +199,39 @@ def test_other_channel_wiring_and_shared_error_queue(serve: Serve, visa, console
     assert second.query("SYST:ERR?") == '-113,"Undefined header"'
     first.close()
     second.close()
+
+
+def test_flash_file_outlives_the_rig(serve: Serve, visa, console_of, tmp_path: Path) -> None:
+    first = serve("--power", "off")
+    port = console_of(first)
+    supply = open_supply(visa, first)
+    power_on_and_boot(supply, port)
+    assert command(port, "config set site lab-3") == ["OK"]
+    supply.close()
+    port.close()
+    stop_served(first)
+    second = serve("--power", "off")
+    port = console_of(second)
+    supply = open_supply(visa, second)
+    assert "boot_count=2 reset_cause=power-on" in power_on_and_boot(supply, port)
+    assert command(port, "config get site") == ["site=lab-3"]
+    supply.close()
+
+
+def test_unbootable_flash_halts_and_draws_little(serve: Serve, visa, console_of, tmp_path: Path) -> None:
+    flash = tmp_path / "flash.bin"
+    stop_served(serve("--power", "off", "--slot-pages", "96"))
+    with flash.open("r+b") as handle:  # break slot A's payload; slot B was never programmed
+        handle.seek(4 * 4096 + 5000)
+        handle.write(b"\x00" * 16)
+    twin = serve("--power", "off", "--slot-pages", "96")
+    port = console_of(twin)
+    supply = open_supply(visa, twin)
+    supply.write("OUTP ON")
+    line = read_until(port, b"halting\r\n").decode().splitlines()[-1]
+    assert line == "BOOT no bootable image (slot A: payload hash mismatch; slot B: slot is erased); halting"
+    assert 0.005 < float(supply.query("MEAS:CURR?")) < 0.02
+    supply.close()
 
 
 def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
