@@ -40,6 +40,13 @@ def udp_echo() -> Iterator[UdpEcho]:
 
 
 @pytest.fixture
+def udp_sink() -> Iterator[UdpEcho]:
+    server = UdpEcho(echo=False)
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def journal(tmp_path: Path) -> Iterator[Journal]:
     j = Journal(tmp_path / "journal.jsonl")
     yield j

@@ -88,11 +88,21 @@ class TcpServer:
             t.join(5)
 
 
-class UdpEcho:
-    """A loopback UDP server that sends every datagram back to its sender."""
+def _large_receive_buffer(sock: socket.socket) -> None:
+    """4 MiB of receive buffer, so a busy test machine delays datagrams instead of dropping them."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE (Linux), needs CAP_NET_ADMIN
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # capped at net.core.rmem_max
 
-    def __init__(self) -> None:
+
+class UdpEcho:
+    """A loopback UDP server that sends every datagram back to its sender (``echo=False``: keeps them)."""
+
+    def __init__(self, echo: bool = True) -> None:
+        self.echo = echo
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        _large_receive_buffer(self.sock)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
@@ -110,7 +120,8 @@ class UdpEcho:
             except OSError:
                 return
             self.received.append(data)
-            self.sock.sendto(data, addr)
+            if self.echo:
+                self.sock.sendto(data, addr)
 
     def close(self) -> None:
         self._stop.set()

@@ -59,3 +59,34 @@ def test_capture_without_permission_stays_off_and_says_why(
     assert capture.reason == reason and not capture.running
     assert capture.stop() is None
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.skipif(not ALLOWED, reason=WHY)
+def test_kernel_port_filter_passes_only_the_points_ports() -> None:
+    from harness.drivers.netem.capture import attach_filter, port_filter
+
+    eth_p_all = 0x0003
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as wanted_rx, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other_rx, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx, \
+            socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(eth_p_all)) as raw:
+        wanted_rx.bind(("127.0.0.1", 0))
+        other_rx.bind(("127.0.0.1", 0))
+        wanted_port, other_port = wanted_rx.getsockname()[1], other_rx.getsockname()[1]
+        raw.bind(("lo", 0))
+        attach_filter(raw, port_filter([wanted_port]))
+        raw.settimeout(10)
+        raw.setblocking(False)
+        for _ in range(10_000):  # drop anything that raced in before the filter was attached
+            try:
+                raw.recv(65536)
+            except BlockingIOError:
+                break
+        raw.settimeout(10)
+        tx.sendto(b"not for the capture", ("127.0.0.1", other_port))
+        tx.sendto(b"for the capture", ("127.0.0.1", wanted_port))
+        frame = raw.recv(65536)
+    ihl = (frame[14] & 0x0F) * 4
+    dport = int.from_bytes(frame[14 + ihl + 2 : 14 + ihl + 4], "big")
+    assert dport == wanted_port
+    assert frame.endswith(b"for the capture")

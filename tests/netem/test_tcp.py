@@ -91,6 +91,24 @@ def test_stall_holds_data_keeps_the_connection_and_heal_releases_it(
     assert recv_exactly(client, 6) == b"during"
 
 
+def test_stall_also_holds_data_already_in_flight_and_a_pending_close(
+    point: ImpairmentPoint, echo_server: TcpServer, client_factory: Connect
+) -> None:
+    client = client_factory(point.add_tcp(echo_server.address, name="echo"))
+    point.apply(delay="300ms", direction="up")
+    client.sendall(b"in flight")
+    client.shutdown(socket.SHUT_WR)
+    point.stall()  # the bytes are queued in the point, not yet delivered
+    client.settimeout(0.8)
+    with pytest.raises(TimeoutError):
+        client.recv(10)
+    assert echo_server.received == bytearray()
+    client.settimeout(15)
+    point.heal()
+    assert recv_exactly(client, 9) == b"in flight"
+    assert client.recv(10) == b""  # the half-close waited for the heal too
+
+
 def test_partition_refuses_new_connections_and_heals_by_itself(
     point: ImpairmentPoint, echo_server: TcpServer, client_factory: Connect
 ) -> None:

@@ -39,9 +39,9 @@ def _up(point: ImpairmentPoint) -> dict:
 
 
 def test_loss_is_produced_measured_and_within_the_binomial_interval(
-    point: ImpairmentPoint, udp_echo: UdpEcho, device: socket.socket
+    point: ImpairmentPoint, udp_sink: UdpEcho, device: socket.socket
 ) -> None:
-    address = point.add_udp(udp_echo.address, name="coap")
+    address = point.add_udp(udp_sink.address, name="coap")
     point.apply(loss="20%", direction="up")
     n = 3000
     _offer(point, device, address, n)
@@ -50,25 +50,25 @@ def test_loss_is_produced_measured_and_within_the_binomial_interval(
     sigma = math.sqrt(n * 0.2 * 0.8)
     assert abs(lost - 0.2 * n) < 4 * sigma
     assert produced["loss_pct"] == pytest.approx(100.0 * lost / n)
-    wait_until(lambda: len(udp_echo.received) >= n - lost, 15, "the surviving datagrams at the service",
-               lambda: len(udp_echo.received))
-    assert len(udp_echo.received) == n - lost == produced["delivered_packets"]
+    wait_until(lambda: len(udp_sink.received) >= n - lost, 15, "the surviving datagrams at the service",
+               lambda: len(udp_sink.received))
+    assert len(udp_sink.received) == n - lost == produced["delivered_packets"]
     assert produced["loss_bursts"]["count"] > 0
 
 
-def test_duplicates_and_corruption(point: ImpairmentPoint, udp_echo: UdpEcho, device: socket.socket) -> None:
-    address = point.add_udp(udp_echo.address, name="coap")
+def test_duplicates_and_corruption(point: ImpairmentPoint, udp_sink: UdpEcho, device: socket.socket) -> None:
+    address = point.add_udp(udp_sink.address, name="coap")
     point.apply(duplicate="100%", corrupt="100%", direction="up")
     sent = [os.urandom(64) for _ in range(50)]  # random payloads: one flipped bit cannot make another
     for i, payload in enumerate(sent):
         device.sendto(payload, address)
         wait_until(lambda n=i + 1: _up(point)["offered_packets"] >= n, 15, f"{i + 1} datagrams offered",
                    lambda: _up(point)["offered_packets"])
-    wait_until(lambda: len(udp_echo.received) >= 100, 15, "100 copies at the service",
-               lambda: len(udp_echo.received))
+    wait_until(lambda: len(udp_sink.received) >= 100, 15, "100 copies at the service",
+               lambda: len(udp_sink.received))
     produced = _up(point)
     assert produced["duplicated"] == 50 and produced["corrupted"] == 50
-    distances = sorted(min(_dist(got, s) for s in sent) for got in udp_echo.received)
+    distances = sorted(min(_dist(got, s) for s in sent) for got in udp_sink.received)
     assert distances == [0] * 50 + [1] * 50  # clean duplicates, originals with exactly one bit flipped
 
 

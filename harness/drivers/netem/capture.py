@@ -3,13 +3,16 @@
 Sniffing needs root or ``CAP_NET_RAW``. :func:`capture_permission` says whether this process has
 it, and why not when it has not; :class:`PacketCapture` then either records every packet to or
 from the point's ports (scapy ``AsyncSniffer``, written incrementally with ``PcapWriter``) or
-stays off and says plainly why. Filtering is done in Python (``lfilter``), so no libpcap or
-tcpdump is needed for a BPF compile.
+stays off and says plainly why. Packets are selected in the kernel by a classic BPF port filter
+built by hand (:func:`port_filter`: scapy would need libpcap or tcpdump to compile one, and our
+machines have neither), and double-checked in Python.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import socket
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +22,62 @@ from harness.errors import RigError
 
 CAP_NET_RAW = 13
 START_TIMEOUT = 10.0
+SO_ATTACH_FILTER = 26
+
+# classic BPF opcodes (linux/filter.h)
+_LDH_ABS, _LDB_ABS, _LDH_IND, _LDXB_MSH = 0x28, 0x30, 0x48, 0xB1
+_JEQ, _JSET, _RET = 0x15, 0x45, 0x06
+
+
+class _Insn(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_Insn))]
+
+
+def port_filter(ports: Iterable[int]) -> list[tuple[int, int, int, int]]:
+    """Classic BPF for Ethernet framing (as Linux ``lo``): IPv4 TCP/UDP with a source or
+    destination port in ``ports`` (the program ``tcpdump -dd 'ip and (tcp or udp) and port P'``
+    would compile; built by hand because scapy needs libpcap or tcpdump to compile filters)."""
+    ports = sorted(set(ports))
+    n = len(ports)
+    size = 9 + 1 + n + n + 2  # header, sport load, sport tests, dport load, dport tests, drop, accept
+    drop, accept = size - 2, size - 1
+
+    def to(target: int, at: int) -> int:
+        return target - at - 1
+
+    prog: list[tuple[int, int, int, int]] = [
+        (_LDH_ABS, 0, 0, 12),  # 0: ethertype
+        (_JEQ, 0, to(drop, 1), 0x0800),  # 1: IPv4
+        (_LDB_ABS, 0, 0, 23),  # 2: protocol
+        (_JEQ, 1, 0, 6),  # 3: TCP
+        (_JEQ, 0, to(drop, 4), 17),  # 4: UDP
+        (_LDH_ABS, 0, 0, 20),  # 5: flags + fragment offset
+        (_JSET, to(drop, 6), 0, 0x1FFF),  # 6: not a later fragment
+        (_LDXB_MSH, 0, 0, 14),  # 7: X = IP header length
+        (_LDH_IND, 0, 0, 14),  # 8: source port
+    ]
+    for port in ports:
+        at = len(prog)
+        prog.append((_JEQ, to(accept, at), 0, port))
+    prog.append((_LDH_IND, 0, 0, 16))  # destination port
+    for port in ports:
+        at = len(prog)
+        prog.append((_JEQ, to(accept, at), 0, port))
+    prog.append((_RET, 0, 0, 0))  # drop
+    prog.append((_RET, 0, 0, 0x40000))  # accept, whole packet
+    assert len(prog) == size
+    return prog
+
+
+def attach_filter(sock: socket.socket, program: list[tuple[int, int, int, int]]) -> None:
+    """Attach a classic BPF ``program`` to ``sock`` so the kernel drops unwanted packets."""
+    insns = (_Insn * len(program))(*(_Insn(*i) for i in program))
+    prog = _Prog(len(program), ctypes.cast(insns, ctypes.POINTER(_Insn)))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(prog))
 
 
 def capture_permission() -> tuple[bool, str]:
@@ -53,6 +112,7 @@ class PacketCapture:
         self.reason = ""
         self._sniffer: Any = None
         self._writer: Any = None
+        self._socket: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -91,19 +151,28 @@ class PacketCapture:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = PcapWriter(str(self.path), append=False, sync=True)
         started = threading.Event()
-        sniffer = AsyncSniffer(iface=self.iface, lfilter=wanted, prn=write, store=False,
-                               started_callback=started.set)
         try:
-            sniffer.start()
+            from scapy.config import conf
+
+            listen = conf.L2listen(iface=self.iface)
         except Exception as exc:  # scapy raises plain Exceptions for socket trouble
             self._close_writer()
             self.reason = f"capture is off: could not open {self.iface} for sniffing ({exc})"
             return False
-        if not started.wait(START_TIMEOUT):
-            self._close_writer()
-            raise RigError(f"netem capture: sniffer on {self.iface} did not start within {START_TIMEOUT:g}s")
+        kernel_filter = "kernel BPF port filter"
+        try:
+            attach_filter(listen.ins, port_filter(ports))
+        except (OSError, AttributeError) as exc:  # the Python filter below still selects packets
+            kernel_filter = f"no kernel filter ({exc}), filtering in Python"
+        sniffer = AsyncSniffer(opened_socket=listen, lfilter=wanted, prn=write, store=False,
+                               started_callback=started.set)
+        sniffer.start()
+        self._socket = listen
         self._sniffer = sniffer
-        self.reason = f"capturing on {self.iface} to {self.path} ({why})"
+        if not started.wait(START_TIMEOUT):
+            self.stop()
+            raise RigError(f"netem capture: sniffer on {self.iface} did not start within {START_TIMEOUT:g}s")
+        self.reason = f"capturing on {self.iface} to {self.path} ({why}; {kernel_filter})"
         return True
 
     def stop(self) -> Path | None:
@@ -114,6 +183,9 @@ class PacketCapture:
         try:
             sniffer.stop(join=True)
         finally:
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
             self._close_writer()
         return self.path
 

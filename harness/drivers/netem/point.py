@@ -112,6 +112,8 @@ class ImpairmentPoint:
                 raise RigError(f"netem: event loop thread did not stop within {self.control_timeout:g}s")
             loop.close()
             self._thread = self._loop = None
+            self._links.clear()  # the proxies belonged to the closed loop; a restart starts empty
+            self._proxies.clear()
 
     async def _shutdown(self) -> None:
         for handle in self._timers.values():

@@ -165,9 +165,27 @@ class _Pipe:
         if not queue:
             self._maybe_finish()
 
+    def hold_queue(self) -> None:
+        """A stall began: data still queued (in flight) is held too, ahead of anything held later."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.queue:
+            return
+        pieces = [piece for _release, _arrival, piece in self.queue]
+        self.queue.clear()
+        self.queued = 0
+        self.held[:0] = pieces
+        self.held_total += sum(len(p) for p in pieces)
+        self.model = None  # the queue's timeline is void; held data gets fresh delays at heal
+        self.resume("queue")
+        if self.held_total > HIGH_WATER:
+            self.pause("hold")
+
     def release_held(self) -> None:
         """After a stall: send what was held, as if it arrived now (the stall itself is not 'delay')."""
         if not self.held:
+            self._maybe_finish()  # an EOF or a close-after cut may have waited for the heal
             return
         held, self.held, self.held_total = self.held, [], 0
         now = self.loop.time()
@@ -373,11 +391,14 @@ class TcpProxy:
     def changed(self) -> None:
         """Parameters, stall or close-after changed: apply to open connections."""
         rule = self.state.close_after
+        stalled = self.state.stalled
         for conn in list(self.connections):
             conn.set_budget(rule.nbytes if rule else None, rule.directions if rule else ())
-            if not self.state.stalled:
-                conn.up.release_held()
-                conn.down.release_held()
+            for pipe in (conn.up, conn.down):
+                if stalled:
+                    pipe.hold_queue()
+                else:
+                    pipe.release_held()
 
     @property
     def open_count(self) -> int:
