@@ -94,7 +94,7 @@ class Comparison:
         return 1 if self.regressed else 0
 
 
-def test_key(nodeid: str) -> str:
+def repeat_key(nodeid: str) -> str:
     """The test a repeat belongs to: ``t.py::test_x[2-5]`` -> ``t.py::test_x``; ``[a-2-5]`` -> ``[a]``."""
     m = _REPEAT.search(nodeid)
     if not m:
@@ -108,7 +108,7 @@ def outcomes(results: dict[str, Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for t in results.get("tests", []) or []:
         if isinstance(t, dict) and t.get("test"):
-            out.setdefault(test_key(str(t["test"])), []).append(str(t.get("outcome", "")))
+            out.setdefault(repeat_key(str(t["test"])), []).append(str(t.get("outcome", "")))
     return out
 
 

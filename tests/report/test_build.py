@@ -1,0 +1,111 @@
+"""``harness report build``: results.json numbers, the soak page, the export, and a killed run."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.errors import ConfigError
+from harness.report.build import build
+from harness.report.rundata import load_run
+from tests.report.twinlog import Truth
+
+
+def _results(folder: Path) -> dict:
+    return json.loads((folder / "results.json").read_text(encoding="utf-8"))
+
+
+def test_results_json_gets_metrics_from_the_journal_and_keeps_the_plugins_fields(
+        soak_run: tuple[Path, Truth]) -> None:
+    folder, truth = soak_run
+    before = _results(folder)
+    build(folder)
+    data = _results(folder)
+    for key in ("run_id", "rig", "started", "finished", "exit_status", "counts", "tests", "health"):
+        assert data[key] == before[key]
+    m = data["metrics"]
+    assert data["complete"] is True
+    assert m["telemetry.received"] == truth.sent - truth.lost_network
+    assert m["telemetry.loss.network"] == truth.lost_network == 30
+    assert m["telemetry.loss.unexplained"] == 0
+    assert m["ota.duration.max"] == pytest.approx(40.0)
+    assert m["ota.outcome"] == "committed"
+    assert m["reboots.unexpected"] == 1  # the watchdog reset; power cut and OTA reboot are expected
+    assert m["reboots.total"] == len(truth.boots)
+    assert m["boot.time.p50"] == pytest.approx(1.225, abs=0.02)
+    assert m["telemetry.latency.p99"] > 1.0 > m["telemetry.latency.p50"]  # the slow profile hour
+    assert data["firmware"] == {"twin": ["1.0.0", "1.1.0"]}
+    assert data["seed"] == 7
+    assert data["scenarios"][0]["scenario"] == "soak-nightly"
+    assert [r["reason"] for r in data["reboots"] if not r["expected"]] == ["watchdog"]
+    assert data["ota"][0]["phases"]["committed"] == pytest.approx(40.0)
+
+
+def test_building_twice_gives_the_same_numbers(soak_run: tuple[Path, Truth]) -> None:
+    folder, _ = soak_run
+    build(folder)
+    first = _results(folder)
+    build(folder)
+    second = _results(folder)
+    first.pop("report"), second.pop("report")
+    assert first == second
+
+
+def test_soak_page_is_self_contained_with_verdicts_before_plots(soak_run: tuple[Path, Truth]) -> None:
+    folder, _ = soak_run
+    built = build(folder)
+    page = built.soak.html.read_text(encoding="utf-8")
+    assert page.index("<h2>Verdicts") < page.index("<h2>Time series") < page.index("<h2>Reboots")
+    assert not re.search(r"(src|href)=\"(?!data:)", page), "everything must be inline"
+    assert "http://" not in page and "https://" not in page
+    assert page.count("data:image/png;base64,") == 3
+    assert {p.name for p in built.soak.pngs} == {"soak-timeseries.png", "soak-heap-trend.png",
+                                                 "soak-battery-trend.png"}
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in built.soak.pngs)
+    assert "UNEXPECTED" in page and "watchdog" in page
+    assert not built.soak.passed
+    assert any("heap reaches 0" in p for p in built.soak.problems)
+
+
+def test_export_writes_csv_and_parquet_with_the_same_rows(soak_run: tuple[Path, Truth]) -> None:
+    folder, truth = soak_run
+    built = build(folder)
+    names = {p.name for p in built.exported}
+    for table in ("telemetry", "events", "tests", "metrics", "power", "windows"):
+        assert f"{table}.csv" in names and f"{table}.parquet" in names
+    csv = pd.read_csv(folder / "export" / "telemetry.csv")
+    pq = pd.read_parquet(folder / "export" / "telemetry.parquet")
+    assert len(csv) == len(pq) == truth.sent - truth.lost_network
+    assert list(pq.columns[:3]) == ["t", "device", "topic"]
+
+
+def test_a_killed_run_is_rebuilt_from_its_journal(killed_run: tuple[Path, Truth]) -> None:
+    folder, truth = killed_run
+    assert not (folder / "results.json").exists()
+    assert not (folder / "journal.jsonl").read_text().endswith("\n")  # torn last record
+    built = build(folder)
+    data = _results(folder)
+    assert built.complete is False and data["complete"] is False
+    assert data["exit_status"] is None and data["tests"] == []
+    assert data["metrics"]["telemetry.received"] == truth.sent - truth.lost_network
+    page = built.soak.html.read_text(encoding="utf-8")
+    assert "INCOMPLETE RUN" in page
+    assert "did not finish" in (folder / "summary.md").read_text()
+
+
+def test_corrupt_results_json_is_one_clear_error(soak_run: tuple[Path, Truth]) -> None:
+    folder, _ = soak_run
+    (folder / "results.json").write_text('{"run_id": "x", ', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"results\.json: not valid JSON .*expected the results\.json"):
+        load_run(folder)
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="holds neither journal"):
+        load_run(tmp_path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_run(tmp_path / "missing")
