@@ -38,6 +38,8 @@ MAX_LINE = 8192
 WRITE_TIMEOUT = 10.0
 #: What a failing port raises while reading (pyserial's handlers are not uniform).
 READ_ERRORS = (serial.SerialException, OSError, TypeError, AttributeError)
+#: Compiled patterns kept for repeated expects and commands.
+STAGE_CACHE = 256
 #: Journal backlog batches (one per received chunk) written per idle moment of the port.
 JOURNAL_BATCH = 1
 #: Journal lines at most this late (seconds) even when nobody waits on the console.
@@ -84,7 +86,9 @@ class Console:
         self._serial: serial.SerialBase | None = None
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # guards buffer, log, waiters; taken directly on the hot path
+        self._cond = threading.Condition(self._lock)
+        self._stage_cache: dict[tuple[object, ...], Stage] = {}
         self._write_lock = threading.Lock()
         self._buffer = TextBuffer()
         self._waiters: list[StagedSearch] = []
@@ -204,8 +208,7 @@ class Console:
             raise ConsoleError(f"console {self.name}: command() needs a prompt (Console(..., prompt=...))")
         stages = [self._stage([self.prompt], regex=False)]
         if self.echo:
-            echo = re.compile(re.escape(cmd) + r"\r*\n")
-            stages.insert(0, Stage([echo], len(cmd) + 8, f"echo of {cmd!r}"))
+            stages.insert(0, self._echo_stage(cmd))
         self.flush_input()
         self.sendline(cmd)
         _, output = self._wait(stages, timeout)
@@ -261,6 +264,25 @@ class Console:
     # -- internals -------------------------------------------------------------------------
 
     def _stage(self, items: list[Pattern], regex: bool) -> Stage:
+        key = (regex, self.lookback, *items)
+        stage = self._stage_cache.get(key)
+        if stage is None:
+            if len(self._stage_cache) >= STAGE_CACHE:
+                self._stage_cache.clear()
+            stage = self._stage_cache[key] = self._build_stage(items, regex)
+        return stage
+
+    def _echo_stage(self, cmd: str) -> Stage:
+        key = ("echo", cmd)
+        stage = self._stage_cache.get(key)
+        if stage is None:
+            if len(self._stage_cache) >= STAGE_CACHE:
+                self._stage_cache.clear()
+            echo = re.compile(re.escape(cmd) + r"\r*\n")
+            stage = self._stage_cache[key] = Stage([echo], len(cmd) + 8, f"echo of {cmd!r}")
+        return stage
+
+    def _build_stage(self, items: list[Pattern], regex: bool) -> Stage:
         compiled = [_compile(item, regex) for item in items]
         lookback = max(len(i) - 1 if isinstance(i, str) and not regex else self.lookback for i in items)
         return Stage(compiled, lookback, _describe(items))
@@ -346,7 +368,7 @@ class Console:
         if len(partial) > MAX_LINE:
             lines.append(partial)
             partial = ""
-        with self._cond:
+        with self._lock:
             buffer = self._buffer
             buffer.append(text)
             self._partial = partial

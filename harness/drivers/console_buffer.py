@@ -134,12 +134,9 @@ class StagedSearch:
         self.stages = stages
         self.origin = start
         self.hits: list[Hit] = []
+        self.done = False
         self._frm = start
         self._scanned = -1
-
-    @property
-    def done(self) -> bool:
-        return len(self.hits) == len(self.stages)
 
     @property
     def pending(self) -> Stage:
@@ -148,18 +145,21 @@ class StagedSearch:
 
     def advance(self, buf: TextBuffer) -> bool:
         """Search what arrived since the last call; True once every stage has matched."""
-        if self.hits and self.hits[0].start < buf.start:  # another reader consumed our text
-            self.hits.clear()
+        hits = self.hits
+        if hits and hits[0].start < buf.start:  # another reader consumed our text
+            hits.clear()
+            self.done = False
             self._frm, self._scanned = buf.start, -1
-        while not self.done:
-            stage = self.stages[len(self.hits)]
+        while len(hits) < len(self.stages):
             if self._scanned == buf.end:
                 return False
+            stage = self.stages[len(hits)]
             frm = self._frm if self._scanned < 0 else max(self._frm, self._scanned - stage.lookback)
             hit = buf.search(stage.patterns, frm)
             if hit is None:
                 self._scanned = buf.end
                 return False
-            self.hits.append(hit)
+            hits.append(hit)
             self._frm, self._scanned = hit.end, -1
+        self.done = True
         return True
