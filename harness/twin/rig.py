@@ -21,7 +21,7 @@ import sys
 import tempfile
 import tty
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -60,6 +60,18 @@ class RigOptions:
     nominal_voltage: float = 3.3
     brownout_voltage: float = 2.7
     current_limit: float = 0.5
+
+
+@dataclass
+class RigStatistics:
+    """Counters over the rig's life (logged on close)."""
+
+    power_ons: int = 0
+    power_offs: int = 0
+    brownouts: int = 0
+    board_faults: int = 0
+    scpi_clients: int = 0
+    scpi_units: int = 0
 
 
 class _Pipe:
@@ -114,6 +126,7 @@ class TwinRig:
         self._closing = False
         self.console_path = ""
         self.scpi_port = 0
+        self._stats = RigStatistics()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -152,6 +165,8 @@ class TwinRig:
         """Kill the board, stop the host, close every fd; remove a temporary flash file."""
         self._closing = True
         if self._server is not None:
+            log.info("rig statistics: %s", self.statistics())
+        if self._server is not None:
             self._server.close()
         with contextlib.suppress(RigError):
             await self._kill_board()
@@ -176,6 +191,10 @@ class TwinRig:
         self._events_r = self._host_pidfd = self._master = self._slave = -1
         if self._owns_flash:
             self.flash_path.unlink(missing_ok=True)
+
+    def statistics(self) -> RigStatistics:
+        """A snapshot of the rig's counters."""
+        return replace(self._stats)
 
     # ------------------------------------------------------------------ setup helpers
 
@@ -248,6 +267,8 @@ class TwinRig:
             await self._spawn_board(self._next_cause)
         else:
             self._next_cause = "brownout" if channel.output else "power-on"
+            self._stats.power_offs += 1
+            self._stats.brownouts += channel.output
             log.info("power: %s, board killed", "brownout" if channel.output else "output off")
             await self._kill_board()
 
@@ -277,6 +298,7 @@ class TwinRig:
             return
         self._board_pid = pid
         loop.add_reader(self._board_pidfd, self._on_board_exit)
+        self._stats.power_ons += 1
         log.info("power: on (%s), board pid %d", reset_cause, pid)
 
     async def _kill_board(self) -> None:
@@ -294,6 +316,7 @@ class TwinRig:
         os.close(self._board_pidfd)
         self._board_pidfd = -1
         if self._powered:
+            self._stats.board_faults += 1
             log.warning("board process %s exited while powered (firmware fault)", self._board_pid)
         self._board_pid = None
         self.power.activity = "off"
@@ -359,6 +382,7 @@ class TwinRig:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = Session()
+        self._stats.scpi_clients += 1
         try:
             while not reader.at_eof():
                 try:
@@ -385,6 +409,7 @@ class TwinRig:
         replies = []
         async with self._lock:
             for unit in split_units(line):
+                self._stats.scpi_units += 1
                 reply = self.supply.execute_unit(unit, session)
                 await self.apply_power()
                 if reply is not None:

@@ -266,3 +266,9 @@ def test_flash_of_the_wrong_size_is_one_line(tmp_path: Path) -> None:
         f"harness twin serve: error: flash: {flash} is 100 bytes; --slot-pages 512 needs 4210688 "
         "(delete it or pass the slot size it was made with)"
     ]
+
+
+def test_board_host_import_path_stays_light() -> None:
+    probe = "import sys, harness.twin.child; print(sorted({'pandas', 'numpy', 'pyvisa', 'serial'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
