@@ -10,6 +10,7 @@ import pytest
 
 from harness.drivers.netem import ImpairmentPoint
 from harness.drivers.netem.capture import PacketCapture, capture_permission
+from harness.report.journal import Journal, read_journal
 
 from .helpers import TcpServer, recv_exactly, wait_until
 
@@ -30,13 +31,13 @@ def test_capture_records_the_devices_traffic(
     from scapy.utils import rdpcap
 
     address = point.add_tcp(echo_server.address, name="mqtt")
-    capture = PacketCapture(tmp_path, [address[1]])
-    assert capture.start(), capture.reason
+    capture = point.capture(tmp_path)
+    assert capture.running, capture.reason
     try:
         with socket.create_connection(address, timeout=15) as client:
             client.sendall(b"captured bytes")
             assert recv_exactly(client, 14) == b"captured bytes"
-        wait_until(lambda: capture.packets >= 6, 10, "handshake, data and close in the capture",
+        wait_until(lambda: capture.packets >= 8, 10, "handshake, data both ways and close in the capture",
                    lambda: capture.packets)
     finally:
         path = capture.stop()
@@ -90,3 +91,14 @@ def test_kernel_port_filter_passes_only_the_points_ports() -> None:
     dport = int.from_bytes(frame[14 + ihl + 2 : 14 + ihl + 4], "big")
     assert dport == wanted_port
     assert frame.endswith(b"for the capture")
+
+
+def test_point_capture_is_journalled(point: ImpairmentPoint, journal: Journal, echo_server: TcpServer,
+                                     tmp_path: Path) -> None:
+    point.add_tcp(echo_server.address, name="mqtt")
+    capture = point.capture(tmp_path)
+    capture.stop()
+    journal.flush()
+    record = next(r for r in read_journal(journal.path) if r["kind"] == "netem.capture")
+    assert record["running"] is ALLOWED and record["reason"] == capture.reason
+    assert record["ports"] == point.ports()

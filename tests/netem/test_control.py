@@ -151,3 +151,17 @@ def test_tcp_reports_packet_only_parameters_as_not_applied(point: ImpairmentPoin
     up = point.statistics("mqtt")["mqtt"]["up"]
     assert up["not_applied"] == ["loss"]
     assert up["expected"]["loss_pct"] is None and up["produced"]["loss_pct"] is None
+
+
+def test_partition_with_a_duration_journals_its_own_heal(
+    point: ImpairmentPoint, journal: Journal, echo_server: TcpServer
+) -> None:
+    point.add_tcp(echo_server.address, name="mqtt")
+    point.partition("50ms")
+    wait_until(lambda: not point.statistics()["mqtt"]["refusing"], 10, "the partition to heal by itself",
+               lambda: point.statistics()["mqtt"]["refusing"])
+    wait_until(lambda: len(_records(journal, "injection")) >= 2, 10, "the heal record",
+               lambda: _records(journal, "injection"))
+    heal = _records(journal, "injection")[1]
+    assert heal["action"] == "heal" and heal["params"] == {"reason": "partition duration elapsed"}
+    assert heal["service"] == "mqtt"

@@ -103,3 +103,24 @@ def test_partition_drops_datagrams_apart_from_loss(
     point.heal()
     device.sendto(b"after", address)
     assert device.recvfrom(100)[0] == b"after"
+
+
+def _lost_sequence(seed: int, udp_sink: UdpEcho, device: socket.socket) -> list[int]:
+    """Which of 400 numbered datagrams a point seeded with ``seed`` drops."""
+    with ImpairmentPoint(seed=seed, stats_interval=None) as point:
+        address = point.add_udp(udp_sink.address, name="coap")
+        point.apply(loss="30%", direction="up")
+        before = len(udp_sink.received)
+        _offer(point, device, address, 400)
+        delivered = _up(point)["delivered_packets"]
+        wait_until(lambda: len(udp_sink.received) >= before + delivered, 15, "the delivered datagrams",
+                   lambda: len(udp_sink.received))
+        got = {int.from_bytes(d[:4], "big") for d in udp_sink.received[before:]}
+    return [i for i in range(400) if i not in got]
+
+
+def test_the_same_seed_replays_the_same_losses(udp_sink: UdpEcho, device: socket.socket) -> None:
+    first = _lost_sequence(99, udp_sink, device)
+    assert first == _lost_sequence(99, udp_sink, device)
+    assert first != _lost_sequence(100, udp_sink, device)
+    assert 60 < len(first) < 180

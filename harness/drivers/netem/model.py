@@ -65,7 +65,8 @@ def standard_variate(distribution: str, u: float) -> float:
 
 def _pareto(u: float) -> float:
     """iproute2 ``pareto.c``: shape a=3, shifted to mean zero and scaled by 4/3."""
-    return ((1.0 - u) ** (-1.0 / 3.0) - 1.5) * (4.0 / 3.0)
+    base: float = (1.0 - u) ** (-1.0 / 3.0)
+    return (base - 1.5) * (4.0 / 3.0)
 
 
 def standard_cdf(distribution: str, x: float) -> float:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
+from harness.drivers.netem.capture import PacketCapture
 from harness.drivers.netem.link import Address, CloseAfter, LinkState
 from harness.drivers.netem.params import (
     CLEAR,
@@ -153,7 +155,7 @@ class ImpairmentPoint:
         state = LinkState(name=name, kind=kind, upstream=upstream, seed=self.seed)
         proxy: TcpProxy | UdpProxy = TcpProxy(state, loop) if kind == "tcp" else UdpProxy(state, loop)
         proxy.on_flows = self._notify_flows
-        address = self._call(lambda: proxy.start(listen), what=f"listen for {name}")
+        address: Address = self._call(lambda: proxy.start(listen), what=f"listen for {name}")
         with self._control:
             self._links[name] = state
             self._proxies[name] = proxy
@@ -364,7 +366,8 @@ class ImpairmentPoint:
                 out[name] = entry
             return out
 
-        return self._call(snap, what="statistics")
+        result: dict[str, Any] = self._call(snap, what="statistics")
+        return result
 
     def connections(self, service: str | None = None) -> int:
         """Open TCP connections (or UDP flows) through the point right now."""
@@ -389,6 +392,23 @@ class ImpairmentPoint:
     def _notify_flows(self) -> None:
         with self._flows_changed:
             self._flows_changed.notify_all()
+
+    def ports(self) -> list[int]:
+        """The ports the point listens on (the device's side of every service)."""
+        return [link.listen[1] for link in self._links.values() if link.listen is not None]
+
+    def capture(self, folder: str | os.PathLike[str], *, iface: str = "lo") -> PacketCapture:
+        """Start a pcap of the device's traffic (every service added so far) in ``folder``.
+
+        Returns the :class:`PacketCapture` (stop it to close the file). Where sniffing is not
+        allowed it is returned stopped, its ``reason`` saying why; either way the journal gets a
+        ``netem.capture`` record with the outcome.
+        """
+        cap = PacketCapture(folder, self.ports(), iface=iface)
+        running = cap.start()
+        self._journal("netem.capture", running=running, reason=cap.reason,
+                      path=str(cap.path) if running else None, ports=self.ports())
+        return cap
 
     # --- internals ----------------------------------------------------------------------
     def _swap(self, new: Mapping[str, Mapping[str, LinkParams]], *, action: str, params: Mapping[str, Any],

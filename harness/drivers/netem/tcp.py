@@ -27,7 +27,7 @@ CONNECT_TIMEOUT = 10.0
 _LINGER_RST = struct.pack("ii", 1, 0)
 
 
-def _rst(transport: asyncio.BaseTransport | None) -> None:
+def _rst(transport: asyncio.Transport | None) -> None:
     """Abort ``transport`` so the peer sees a reset (SO_LINGER 0), not a FIN."""
     if transport is None or transport.is_closing():
         return
@@ -314,7 +314,7 @@ class _Connection:
             self.proxy.upstream_errors.append(f"{host}:{port}: {exc or 'connect timed out'}")
             self.abort()
             return
-        self.service = transport  # type: ignore[assignment]
+        self.service = transport
         if self.closed:
             transport.close()
             return

@@ -63,7 +63,7 @@ class _Listener(asyncio.DatagramProtocol):
     def __init__(self, proxy: UdpProxy) -> None:
         self.proxy = proxy
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.proxy.from_device(data, (addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:
@@ -87,7 +87,7 @@ class _Upstream(asyncio.DatagramProtocol):
         if self.proxy.on_flows is not None:
             self.proxy.on_flows()
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.proxy.from_service(data, self.device)
 
     def error_received(self, exc: Exception) -> None:
