@@ -165,3 +165,21 @@ def test_partition_with_a_duration_journals_its_own_heal(
     heal = _records(journal, "injection")[1]
     assert heal["action"] == "heal" and heal["params"] == {"reason": "partition duration elapsed"}
     assert heal["service"] == "mqtt"
+
+
+def test_concurrent_changes_from_two_threads_are_not_lost(point: ImpairmentPoint, echo_server: TcpServer) -> None:
+    import threading
+
+    point.add_tcp(echo_server.address, name="mqtt")
+
+    def worker(direction: str) -> None:
+        for i in range(1, 21):
+            point.apply(direction=direction, delay=f"{i}ms")
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in ("up", "down")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    configured = point.configured("mqtt")
+    assert configured["up"].delay == pytest.approx(0.020) and configured["down"].delay == pytest.approx(0.020)

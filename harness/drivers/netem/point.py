@@ -71,7 +71,7 @@ class ImpairmentPoint:
         self.control_timeout = control_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._control = threading.Lock()
+        self._control = threading.RLock()  # one change at a time, from validation to swap
         self._links: dict[str, LinkState] = {}
         self._proxies: dict[str, TcpProxy | UdpProxy] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -190,9 +190,10 @@ class ImpairmentPoint:
     # --- conditions ---------------------------------------------------------------------
     def apply(self, *, direction: str | None = None, service: str | None = None, **params: Any) -> None:
         """Change parameters (netem names; ``latency`` = ``delay``), keeping the others as they are."""
-        targets = self._targets(service)
-        new = {name: build_directions(self._links[name].params, direction, params) for name in targets}
-        self._swap(new, action="apply", params=params, direction=direction or "both", service=service)
+        with self._control:
+            targets = self._targets(service)
+            new = {name: build_directions(self._links[name].params, direction, params) for name in targets}
+            self._swap(new, action="apply", params=params, direction=direction or "both", service=service)
 
     def apply_netem(self, spec: str, *, direction: str | None = None, service: str | None = None) -> None:
         """``apply`` from a ``tc netem`` option string: ``"delay 100ms 10ms 25% loss 1%"``."""
@@ -200,13 +201,13 @@ class ImpairmentPoint:
 
     def clear(self, *, direction: str | None = None, service: str | None = None) -> None:
         """Remove every impairment parameter (does not heal a partition)."""
-        targets = self._targets(service)
         chosen = directions(direction)
-        new = {
-            name: {d: CLEAR if d in chosen else self._links[name].params[d] for d in DIRECTIONS}
-            for name in targets
-        }
-        self._swap(new, action="clear", params={}, direction=direction or "both", service=service)
+        with self._control:
+            new = {
+                name: {d: CLEAR if d in chosen else self._links[name].params[d] for d in DIRECTIONS}
+                for name in self._targets(service)
+            }
+            self._swap(new, action="clear", params={}, direction=direction or "both", service=service)
 
     def profile(self, name: str, *, service: str | None = None) -> None:
         """Replace the parameters with a named profile (``lan``, ``3g``, ``satellite``...)."""
@@ -312,9 +313,9 @@ class ImpairmentPoint:
     def impaired(self, *, direction: str | None = None, service: str | None = None,
                  **params: Any) -> Iterator[ImpairmentPoint]:
         """``apply(**params)`` for the ``with`` block, then put back what was configured before."""
-        targets = self._targets(service)
-        before = {name: dict(self._links[name].params) for name in targets}
-        self.apply(direction=direction, service=service, **params)
+        with self._control:
+            before = {name: dict(self._links[name].params) for name in self._targets(service)}
+            self.apply(direction=direction, service=service, **params)
         try:
             yield self
         finally:
