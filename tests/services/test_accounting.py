@@ -1,0 +1,180 @@
+"""The pure accounting function over hand-built journal records: each attribution rule in a table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.services.accounting import AccountingConfig, account, percentile
+
+T0 = 1_700_000_000.0
+
+
+def tele(seq: int, *, device: str = "d1", boot: str = "b1", ts: float | None = None, latency: float = 0.05,
+         dropped: int = 0, ranges: list[list[int]] | None = None) -> dict[str, Any]:
+    """A collector telemetry record for a device producing one message a second from T0."""
+    ts = T0 + seq if ts is None else ts
+    payload: dict[str, Any] = {
+        "device": device, "boot_id": boot, "seq": seq, "uptime": float(seq), "heap_free": 1000,
+        "battery_v": 3.7, "rssi": -60, "temp_c": 20.0, "fw": "1.0", "ts": ts, "dropped": dropped,
+    }
+    if ranges is not None:
+        payload["dropped_ranges"] = ranges
+    arrival = ts + latency
+    return {"kind": "telemetry", "t": arrival, "device": device, "topic": f"devices/{device}/telemetry",
+            "arrival": arrival, "payload": payload}
+
+
+def inj(action: str, t: float, **params: Any) -> dict[str, Any]:
+    return {"kind": "injection", "t": t, "action": action, "params": params}
+
+
+def seqs(*ranges: tuple[int, int], **kw: Any) -> list[dict[str, Any]]:
+    return [tele(s, **kw) for lo, hi in ranges for s in range(lo, hi + 1)]
+
+
+def gap_table(records: list[dict[str, Any]], **cfg: Any) -> list[tuple[int, int, str]]:
+    acc = account(records, AccountingConfig(**cfg))
+    return [(g.first_seq, g.last_seq, g.cause) for g in acc.gaps()]
+
+
+CASES = [
+    pytest.param(seqs((1, 10)), [], id="no-loss"),
+    pytest.param(seqs((1, 4), (8, 10)), [(5, 7, "unexplained")], id="unexplained-gap"),
+    pytest.param(
+        [*seqs((1, 4)), tele(8, dropped=3), *seqs((9, 10), dropped=3)], [(5, 7, "overflow")],
+        id="overflow-by-counter",
+    ),
+    pytest.param(
+        [*seqs((1, 4)), tele(8, dropped=2), *seqs((9, 10), dropped=2)],
+        [(5, 6, "overflow"), (7, 7, "unexplained")], id="overflow-counter-takes-oldest-first",
+    ),
+    pytest.param(
+        [*seqs((1, 4)), tele(8, dropped=1, ranges=[[6, 6]])],
+        [(5, 5, "unexplained"), (6, 6, "overflow"), (7, 7, "unexplained")], id="overflow-by-ranges",
+    ),
+    pytest.param(
+        [*seqs((1, 4), (8, 10)), inj("partition", T0 + 5.5), inj("heal", T0 + 6.5)],
+        [(5, 7, "network")], id="partition-until-heal",
+    ),
+    pytest.param(
+        [*seqs((1, 4), (20, 22)), inj("partition", T0 + 10, duration=2.0)],
+        [(5, 8, "unexplained"), (9, 13, "network"), (14, 19, "unexplained")], id="partition-with-duration",
+    ),
+    pytest.param(
+        [*seqs((1, 4), (8, 10)), inj("broker-stop", T0 + 6), inj("broker-start", T0 + 6.2)],
+        [(5, 7, "network")], id="broker-outage",
+    ),
+    pytest.param(
+        [*seqs((1, 4), (8, 10)), inj("apply", T0 + 5, loss=0.3), inj("apply", T0 + 7.5, delay=0.1)],
+        [(5, 7, "network")], id="lossy-impairment",
+    ),
+    pytest.param(
+        [*seqs((1, 4), (8, 10)), inj("apply", T0 + 5, delay=0.3)], [(5, 7, "unexplained")],
+        id="lossless-impairment-explains-nothing",
+    ),
+    pytest.param(seqs((3, 5)), [(1, 2, "unexplained")], id="leading-gap"),
+]
+
+
+@pytest.mark.parametrize(("records", "expected"), CASES)
+def test_gap_attribution(records: list[dict[str, Any]], expected: list[tuple[int, int, str]]) -> None:
+    assert gap_table(records, network_grace=0.0) == expected
+
+
+def test_power_cut_tail_is_estimated_from_interval_and_off_time() -> None:
+    records = [*seqs((1, 5)), {"kind": "power", "action": "off", "t": T0 + 8.6},
+               *seqs((1, 3), boot="b2", ts=None)]
+    # the second boot starts well after the cut: its messages carry later device times
+    for rec in records[6:]:
+        rec["payload"]["ts"] += 20
+        rec["arrival"] += 20
+        rec["t"] += 20
+    acc = account(records)
+    tail = acc.gaps("power-cut")
+    assert [(g.first_seq, g.last_seq, g.estimated) for g in tail] == [(6, 8, True)]
+    assert [b.ended_by for b in acc.devices["d1"].boots] == ["power-off", "running"]
+    assert acc.lost("unexplained") == 0
+
+
+def test_power_cut_at_run_end_without_new_boot() -> None:
+    records = [*seqs((1, 5)), {"kind": "power", "action": "cycle", "off_for": 1.0, "t": T0 + 7.5}]
+    acc = account(records)
+    assert [(g.first_seq, g.last_seq, g.cause) for g in acc.gaps()] == [(6, 7, "power-cut")]
+
+
+def test_reboot_without_power_event_is_not_a_power_cut() -> None:
+    second = seqs((1, 2), boot="b2")
+    for rec in second:
+        rec["payload"]["ts"] += 10
+        rec["arrival"] += 10
+    acc = account([*seqs((1, 5)), *second])
+    assert acc.gaps() == []
+    assert [b.ended_by for b in acc.devices["d1"].boots] == ["reboot", "running"]
+
+
+def test_power_event_for_another_device_explains_nothing() -> None:
+    records = [*seqs((1, 5)), {"kind": "power", "action": "off", "t": T0 + 8.6, "device": "other"}]
+    assert account(records).gaps() == []
+
+
+def test_duplicates_and_out_of_order_are_counted_not_lost() -> None:
+    records = [tele(1), tele(3), tele(2, latency=1.5), tele(3, latency=0.4), tele(4)]
+    dev = account(records).devices["d1"]
+    assert (dev.received, dev.unique, dev.duplicates, dev.out_of_order) == (5, 4, 1, 1)
+    assert dev.gaps == []
+
+
+def test_malformed_payload_in_a_telemetry_record_is_counted() -> None:
+    bad = tele(2)
+    del bad["payload"]["ts"]
+    malformed = {"kind": "telemetry.malformed", "topic": "devices/d1/telemetry", "raw": "{", "error": "x"}
+    stray = {"kind": "telemetry.malformed", "topic": "elsewhere", "raw": "?", "error": "x"}
+    acc = account([tele(1), bad, tele(3), malformed, stray])
+    assert acc.devices["d1"].malformed == 2
+    assert acc.malformed == 3
+    assert [(g.first_seq, g.cause) for g in acc.gaps()] == [(2, "unexplained")]
+
+
+def test_interval_is_learned_and_can_be_set() -> None:
+    records = [tele(s, ts=T0 + 0.5 * s) for s in (1, 2, 3, 6, 7)]
+    assert account(records).devices["d1"].interval == pytest.approx(0.5)
+    assert account(records, AccountingConfig(interval=2.0)).devices["d1"].interval == 2.0
+
+
+def test_collector_offline_window_explains_loss() -> None:
+    records = [*seqs((1, 4), (8, 10)),
+               {"kind": "telemetry.collector", "event": "disconnected", "t": T0 + 5},
+               {"kind": "telemetry.collector", "event": "connected", "t": T0 + 7.2}]
+    assert gap_table(records, network_grace=0.0) == [(5, 7, "network")]
+
+
+def test_assert_no_unexplained_loss_names_the_seq_ranges() -> None:
+    acc = account([*seqs((1, 4), (8, 10), (15, 16)), tele(12, dropped=1), *seqs((13, 14), dropped=1)])
+    with pytest.raises(AssertionError) as err:
+        acc.assert_no_unexplained_loss()
+    text = str(err.value)
+    assert "d1 boot b1 seq 5-7 (3 unexplained" in text
+    assert "seq 11" not in text.split("(explained")[0]
+    assert "overflow 1" in text
+
+
+def test_assert_latency_lists_slow_ranges() -> None:
+    records = [tele(s, latency=0.01) for s in range(1, 101)]
+    for rec in records[40:45]:
+        rec["arrival"] = rec["payload"]["ts"] + 3.0
+    acc = account(records)
+    acc.assert_latency(p50=0.1)
+    with pytest.raises(AssertionError, match=r"p99 3\.000s > 1s .*d1 boot b1 seq 41-45 \(max 3\.000s\)"):
+        acc.assert_latency(p99=1.0)
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert percentile([5.0], 99) == 5.0
+
+
+def test_bad_config_names_the_field() -> None:
+    with pytest.raises(ValueError, match="interval: expected seconds > 0"):
+        AccountingConfig(interval=0)
