@@ -91,3 +91,26 @@ def test_netem_arguments(params: dict[str, Any], expected: str) -> None:
 def test_tc_command() -> None:
     cmd = tc_command("eth1", build_params(delay="5ms"))
     assert list(cmd) == ["tc", "qdisc", "replace", "dev", "eth1", "root", "netem", "delay", "5000us"]
+
+
+def test_open_point_journals_the_backend_choice(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.drivers.netem.kernel as kernel
+    from harness.drivers.netem import NetworkImpairment, open_point
+    from harness.report.journal import Journal, read_journal
+
+    monkeypatch.setattr(kernel, "_has_net_admin", lambda: True)
+    monkeypatch.setattr(kernel.shutil, "which", lambda name: f"/usr/bin/{name}")
+    missing = _runner(2, "Error: Specified qdisc kind is unknown.\n")
+    with Journal(tmp_path / "journal.jsonl") as journal:
+        point = open_point(journal, seed=3, runner=missing, stats_interval=None)
+        try:
+            assert isinstance(point, NetworkImpairment) and point.backend == "userspace"
+        finally:
+            point.stop()
+        with pytest.raises(RigError, match=r"^kernel netem unavailable: .*Specified qdisc kind is unknown"):
+            open_point(journal, backend="kernel", runner=missing)
+        with pytest.raises(RigError, match=r"no kernel backend object yet; use backend='userspace'"):
+            open_point(journal, backend="kernel", runner=_runner(0))
+    records = [r for r in read_journal(tmp_path / "journal.jsonl") if r["kind"] == "netem.backend"]
+    assert [(r["requested"], r["chosen"]) for r in records] == [("auto", "userspace"), ("kernel", "kernel")]
+    assert "Specified qdisc kind is unknown" in records[0]["reason"]

@@ -16,6 +16,8 @@ Parameters use ``tc netem`` names and units (see :mod:`harness.drivers.netem.par
 ``docs/network.md``).
 """
 
+from harness.drivers.netem.backend import NetworkImpairment, open_point
+from harness.drivers.netem.kernel import kernel_netem_available, select_backend
 from harness.drivers.netem.params import (
     CLEAR,
     DISTRIBUTIONS,
@@ -36,6 +38,10 @@ __all__ = [
     "GEModel",
     "ImpairmentPoint",
     "LinkParams",
+    "NetworkImpairment",
     "build_params",
+    "kernel_netem_available",
+    "open_point",
     "parse_netem",
+    "select_backend",
 ]
