@@ -118,6 +118,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--slot-pages", type=int, required=True)
     parser.add_argument("--boot-time", type=float, required=True)
     parser.add_argument("--device-id", required=True)
+    parser.add_argument("--program-time", type=float, default=0.0)
     return parser.parse_args(argv)
 
 
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         slot_pages=args.slot_pages,
         boot_time=args.boot_time,
         device_id=args.device_id,
+        program_time=args.program_time,
     )
     server = ForkServer(config, args.control_fd)
     _report(config.events_fd, event="host-ready", pid=os.getpid())

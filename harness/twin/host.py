@@ -16,6 +16,7 @@ import os
 import random
 import sys
 import traceback
+from collections import deque
 from dataclasses import dataclass
 
 from harness.twin.device import Device
@@ -24,6 +25,7 @@ from harness.twin.events import (
     CancelTimer,
     ConsoleInput,
     ConsoleOutput,
+    Event,
     FlashWrite,
     Halt,
     PowerOn,
@@ -50,6 +52,7 @@ class HostConfig:
     slot_pages: int
     boot_time: float
     device_id: str
+    program_time: float = 0.0  # seconds per page-program unit; the CPU stalls meanwhile
 
 
 class FirmwareHost:
@@ -67,6 +70,10 @@ class FirmwareHost:
         self.entropy = random.Random(0)
         self.device: Device | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.actions: deque[Action] = deque()  # returned by the core, not yet executed
+        self.events: deque[Event] = deque()  # arrived while actions were still being executed
+        self.programming = False
+        self._pumping = False
 
     async def run(self, reset_cause: str, entropy: int) -> None:
         """Power on and serve until the process is killed (that is how a board stops)."""
@@ -84,50 +91,87 @@ class FirmwareHost:
         return self.loop.time()
 
     def _power_on(self, reset_cause: str, entropy: int) -> None:
-        image = os.pread(self.flash_fd, self.layout.total_size, 0)
-        self.device = Device(
-            image, layout=self.layout, device_id=self.config.device_id, boot_time=self.config.boot_time
-        )
+        self.device = self._new_core()
         self._feed(PowerOn(reset_cause, entropy))
 
-    def _feed(self, event: PowerOn | ConsoleInput | TimerFired) -> None:
+    def _new_core(self) -> Device:
+        """A fresh core from what the flash file holds now."""
+        image = os.pread(self.flash_fd, self.layout.total_size, 0)
+        return Device(image, layout=self.layout, device_id=self.config.device_id, boot_time=self.config.boot_time)
+
+    def _feed(self, event: Event) -> None:
+        """Queue an event; events are handled one at a time, after the previous event's actions ran."""
+        self.events.append(event)
+        self._pump()
+
+    def _pump(self) -> None:
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while not self.programming:
+                if self.actions:
+                    self._execute(self.actions.popleft())
+                elif self.events:
+                    self._handle(self.events.popleft())
+                else:
+                    break
+        finally:
+            self._pumping = False
+
+    def _handle(self, event: Event) -> None:
         assert self.device is not None
         try:
-            actions = self.device.handle(event, self._now())
+            self.actions.extend(self.device.handle(event, self._now()))
         except Exception:
             traceback.print_exc(file=sys.stderr)
             self._report(event="fault", reason=f"firmware core raised on {type(event).__name__}")
             os._exit(FAULT_EXIT)
-        self._execute(actions)
 
-    def _execute(self, actions: list[Action]) -> None:
-        for action in actions:
-            if isinstance(action, ConsoleOutput):
-                self._transmit(action.data)
-            elif isinstance(action, FlashWrite):
-                os.pwrite(self.flash_fd, action.data, action.offset)
-            elif isinstance(action, StartTimer):
-                self._cancel(action.name)
-                assert self.loop is not None
-                self.timers[action.name] = self.loop.call_later(action.delay, self._fire, action.name)
-            elif isinstance(action, CancelTimer):
-                self._cancel(action.name)
-            elif isinstance(action, StateChange):
-                self._report(event="state", state=action.state)
-            elif isinstance(action, Halt):
-                self._report(event="halt", reason=action.reason)
-            elif isinstance(action, Reboot):
-                self._reboot(action.reason)
-                return
-            else:
-                print(f"twin host: ignoring unknown action {action!r}", file=sys.stderr)
+    def _execute(self, action: Action) -> None:
+        if isinstance(action, ConsoleOutput):
+            self._transmit(action.data)
+        elif isinstance(action, FlashWrite):
+            self._program(action)
+        elif isinstance(action, StartTimer):
+            self._cancel(action.name)
+            assert self.loop is not None
+            self.timers[action.name] = self.loop.call_later(action.delay, self._fire, action.name)
+        elif isinstance(action, CancelTimer):
+            self._cancel(action.name)
+        elif isinstance(action, StateChange):
+            self._report(event="state", state=action.state)
+        elif isinstance(action, Halt):
+            self._report(event="halt", reason=action.reason)
+        elif isinstance(action, Reboot):
+            self._reboot(action.reason)
+        else:
+            print(f"twin host: ignoring unknown action {action!r}", file=sys.stderr)
+
+    def _program(self, write: FlashWrite) -> None:
+        """One page-program unit; with a program time the unit lands when programming completes."""
+        if self.config.program_time <= 0:
+            os.pwrite(self.flash_fd, write.data, write.offset)
+            return
+        assert self.loop is not None
+        self.programming = True
+        self.loop.call_later(self.config.program_time, self._programmed, write)
+
+    def _programmed(self, write: FlashWrite) -> None:
+        os.pwrite(self.flash_fd, write.data, write.offset)
+        self.programming = False
+        self._pump()
 
     def _reboot(self, reason: str) -> None:
         for name in list(self.timers):
             self._cancel(name)
         self.held.clear()
+        self.actions.clear()
+        # The old core's timer expiries die with it; typed input reaches the new core (which boots).
+        self.events = deque(e for e in self.events if isinstance(e, ConsoleInput))
         self._report(event="reboot", reason=reason)
-        self._power_on(reason, self.entropy.getrandbits(64))
+        self.device = self._new_core()
+        self.events.appendleft(PowerOn(reason, self.entropy.getrandbits(64)))
 
     # ------------------------------------------------------------------ timers
 
@@ -137,6 +181,7 @@ class FirmwareHost:
             handle.cancel()
         if name in self.held:
             self.held.remove(name)
+        self.events = deque(e for e in self.events if e != TimerFired(name))
 
     def _fire(self, name: str) -> None:
         self.timers.pop(name, None)

@@ -60,6 +60,7 @@ class RigOptions:
     nominal_voltage: float = 3.3
     brownout_voltage: float = 2.7
     current_limit: float = 0.5
+    program_time: float = 0.0
 
 
 @dataclass
@@ -237,6 +238,7 @@ class TwinRig:
             "--slot-pages", str(self.options.slot_pages),
             "--boot-time", repr(self.options.boot_time),
             "--device-id", self.options.device_id,
+            "--program-time", repr(self.options.program_time),
         ]  # fmt: skip
         ready = self._expect("host-ready", 0)
         self._host = subprocess.Popen(

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--power", choices=("on", "off"), default="on", help="initial output state")
     parser.add_argument("--device-id", default="twin-0001", help="device id shown in status")
     parser.add_argument("--boot-time", type=parse_duration, default=0.05, help="bootloader-to-app time")
+    parser.add_argument("--flash-program-time", type=parse_duration, default=0.0,
+                        help="time per 256-byte program unit (default 0); the firmware stalls meanwhile, "
+                        "so power cuts land inside multi-unit writes")  # fmt: skip
     parser.add_argument("--seed", type=int, help="seed every random choice (entropy, current noise)")
     parser.add_argument("--slot-pages", type=_positive_int, default=512, help="4 KiB pages per slot")
     parser.add_argument("--channel", type=_channel, default=1, help="supply channel the twin is wired to")
@@ -87,6 +90,7 @@ def options_from(args: argparse.Namespace) -> RigOptions:
         seed=args.seed,
         slot_pages=args.slot_pages,
         channel=args.channel,
+        program_time=args.flash_program_time,
     )
 
 

@@ -7,12 +7,15 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import pyvisa
 import serial
+
+from harness.twin.records import CONFIG_MAGIC, decode_record
 
 from .console import command, read_quiet, read_until
 from .served import ServedTwin, alive, descendants, stop_served
@@ -167,6 +170,39 @@ def test_brownout_kills_and_recovery_boots(serve: Serve, visa, console_of) -> No
     supply.write("VOLT 3.3")
     boot = read_until(port, b"BOOT-DONE\r\ntwin> ").decode()
     assert "reset_cause=brownout" in boot
+    supply.close()
+
+
+def torn_config_copies(flash: Path) -> int:
+    """How many of the two config copies start like a record but fail their CRC (a torn write)."""
+    data = flash.read_bytes()
+    copies = [data[offset : offset + 4096] for offset in (2 * 4096, 3 * 4096)]
+    return sum(copy[:4] == CONFIG_MAGIC and decode_record(CONFIG_MAGIC, copy) is None for copy in copies)
+
+
+def test_power_cut_mid_program_tears_a_copy_and_keeps_a_config(serve: Serve, visa, console_of) -> None:
+    twin = serve("--power", "off", "--flash-program-time", "8ms")
+    port = console_of(twin)
+    supply = open_supply(visa, twin)
+    power_on_and_boot(supply, port)
+    for i in range(12):  # a config record of about 1.6 KB: seven program units, 56 ms per write
+        assert command(port, f"config set pad{i:02d} {'p' * 120}") == ["OK"]
+    assert command(port, "config set key old") == ["OK"]
+    allowed = {"key=old"}
+    torn = 0
+    for attempt in range(12):
+        port.write(f"config set key new{attempt}\r".encode())
+        read_until(port, f"config set key new{attempt}\r\n".encode())
+        allowed.add(f"key=new{attempt}")
+        time.sleep((0.01, 0.025, 0.04)[attempt % 3])  # cut this far into the seven-unit write
+        supply.write("OUTP OFF")
+        torn += torn_config_copies(Path(str(twin.ready["flash"])))
+        power_on_and_boot(supply, port)
+        assert command(port, "config get key")[0] in allowed
+        assert command(port, "config get pad11") == [f"pad11={'p' * 120}"]
+        if torn:
+            break
+    assert torn, "no power cut landed inside a multi-unit config write in 12 attempts"
     supply.close()
 
 
