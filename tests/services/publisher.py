@@ -31,6 +31,7 @@ class DevicePublisher:
         self.dropped = 0
         self.published: list[dict[str, Any]] = []
         self._connected = threading.Event()
+        self._closed = False
         self._client = make_client(endpoint, f"test-dev-{device}-{uuid.uuid4().hex[:6]}")
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -113,6 +114,9 @@ class DevicePublisher:
 
     def close(self, clean: bool = True) -> None:
         """Clean disconnect (offline/clean status), or vanish so the broker sends the last will."""
+        if self._closed:
+            return
+        self._closed = True
         if clean and self._connected.is_set():
             self.publish_status("offline", reason="clean")
             self._client.disconnect()

@@ -1,0 +1,342 @@
+"""The telemetry collector: subscribes for the run and accounts for every device message.
+
+It subscribes to ``devices/+/telemetry`` and ``devices/+/status`` (QoS 1, persistent session),
+timestamps each message on arrival, appends it to the run journal (``telemetry``,
+``telemetry.status``, or ``telemetry.malformed`` with the raw payload and the reason) and keeps it
+in memory for waits. A malformed message never stops the collector. Accounting is the pure
+:func:`~harness.services.accounting.account` over the journal, so the live view and a report
+rebuilt later from the journal agree. Exposed to tests as the ``telemetry`` fixture.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, overload
+
+import paho.mqtt.client as mqtt
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.report.journal import Journal, read_journal
+from harness.services.accounting import Accounting, AccountingConfig, account
+from harness.services.broker import BrokerError, BrokerLike
+from harness.services.endpoint import BrokerEndpoint
+from harness.services.frame import telemetry_frame
+from harness.services.mqtt_client import make_client
+from harness.services.telemetry_schema import (
+    STATUS_TOPIC,
+    TELEMETRY_TOPIC,
+    MalformedMessage,
+    device_of,
+    parse_status,
+    parse_telemetry,
+)
+
+
+class TelemetryTimeout(HarnessError, TimeoutError):
+    """Telemetry the test waited for did not arrive in time."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One valid telemetry message as the collector received it."""
+
+    device: str
+    topic: str
+    arrival: float
+    payload: dict[str, Any]
+
+    @property
+    def seq(self) -> int:
+        return int(self.payload["seq"])
+
+    @property
+    def boot_id(self) -> str:
+        return str(self.payload["boot_id"])
+
+    @property
+    def ts(self) -> float:
+        return float(self.payload["ts"])
+
+    def __str__(self) -> str:
+        return f"{self.topic} boot {self.boot_id} seq {self.seq} (arrived {self.arrival - self.ts:+.3f}s after ts)"
+
+
+class TelemetryCollector:
+    """Subscribes to device telemetry on a broker for one run; see the module docstring."""
+
+    def __init__(
+        self,
+        broker: BrokerLike | BrokerEndpoint,
+        journal: Journal | None = None,
+        *,
+        config: AccountingConfig | None = None,
+        client_id: str | None = None,
+        topics: Iterable[str] = (TELEMETRY_TOPIC, STATUS_TOPIC),
+        connect_timeout: float = 15.0,
+    ) -> None:
+        self.endpoint = broker if isinstance(broker, BrokerEndpoint) else broker.endpoint
+        self.journal = journal
+        self.config = config or AccountingConfig()
+        self.topics = tuple(topics)
+        self.connect_timeout = connect_timeout
+        self.client_id = client_id or f"harness-collector-{uuid.uuid4().hex[:8]}"
+        self._cond = threading.Condition()
+        self._records: list[dict[str, Any]] = []  # everything this collector wrote
+        self._messages: list[Message] = []
+        self._status: dict[str, dict[str, Any]] = {}
+        self._malformed = 0
+        self._errors = 0
+        self._connects = 0
+        self._last_arrival = 0.0
+        self._subscribed = threading.Event()
+        self._closed = False
+        self._client = make_client(self.endpoint, self.client_id, clean_session=False)
+        self._client.reconnect_delay_set(min_delay=0.1, max_delay=1.0)  # type: ignore[arg-type]
+        self._client.max_inflight_messages_set(1000)
+        self._client.max_queued_messages_set(0)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> TelemetryCollector:
+        """Connect and subscribe; returns once the broker has acknowledged the subscriptions."""
+        try:
+            self._client.connect(self.endpoint.host, self.endpoint.port, keepalive=10)
+        except OSError as exc:
+            raise BrokerError(f"telemetry collector could not connect to {self.endpoint.url}: {exc}") from None
+        self._client.loop_start()
+        if not self._subscribed.wait(self.connect_timeout):
+            self.close()
+            raise TelemetryTimeout(
+                f"timed out after {self.connect_timeout:g}s waiting for the broker at {self.endpoint.url} "
+                f"to acknowledge subscriptions to {', '.join(self.topics)}"
+            )
+        return self
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> TelemetryCollector:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._subscribed.is_set()
+
+    def wait_connected(self, timeout: float = 15.0) -> None:
+        """Wait until the collector is (re)connected and subscribed, e.g. after a broker outage."""
+        if not self._subscribed.wait(timeout):
+            raise TelemetryTimeout(
+                f"timed out after {timeout:g}s waiting for the telemetry collector to reconnect to "
+                f"{self.endpoint.url}; last collector event: {self._last_event()}"
+            )
+
+    def _last_event(self) -> str:
+        with self._cond:
+            events = [r for r in self._records if r.get("kind") == "telemetry.collector"]
+        return str({k: v for k, v in events[-1].items() if k not in ("mono",)}) if events else "<none>"
+
+    # -- paho callbacks (network thread) --------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        if rc.is_failure:
+            self._write("telemetry.collector", event="refused", reason=str(rc))
+            return
+        self._connects += 1
+        self._write("telemetry.collector", event="connected", url=self.endpoint.url,
+                    session_present=bool(getattr(flags, "session_present", False)))
+        client.subscribe([(topic, 1) for topic in self.topics])
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any = None) -> None:
+        if any(getattr(code, "is_failure", False) for code in codes):
+            self._write("telemetry.collector", event="subscribe-refused", codes=[str(c) for c in codes])
+            return
+        self._subscribed.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        self._subscribed.clear()
+        if not self._closed:
+            self._write("telemetry.collector", event="disconnected", reason=str(rc))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        arrival = time.time()
+        try:
+            self._handle(msg.topic, msg.payload, arrival, bool(msg.retain))
+        except Exception as exc:  # never let one message stop the collector
+            self._errors += 1
+            self._malformed_record(msg.topic, msg.payload, f"collector error: {type(exc).__name__}: {exc}")
+
+    def _handle(self, topic: str, raw: bytes, arrival: float, retained: bool) -> None:
+        if topic.endswith("/status"):
+            if not raw:
+                return  # a retained status being cleared
+            try:
+                status = parse_status(topic, raw)
+            except MalformedMessage as exc:
+                self._malformed_record(topic, raw, str(exc))
+                return
+            device = device_of(topic) or ""
+            self._write("telemetry.status", device=device, topic=topic, arrival=arrival, payload=status,
+                        retained=retained)
+            with self._cond:
+                self._status[device] = status
+                self._cond.notify_all()
+            return
+        try:
+            payload = parse_telemetry(topic, raw)
+        except MalformedMessage as exc:
+            self._malformed_record(topic, raw, str(exc))
+            return
+        device = payload["device"]
+        self._write("telemetry", device=device, topic=topic, arrival=arrival, payload=payload)
+        with self._cond:
+            self._messages.append(Message(device, topic, arrival, payload))
+            self._last_arrival = arrival
+            self._cond.notify_all()
+
+    def _malformed_record(self, topic: str, raw: bytes, error: str) -> None:
+        self._write("telemetry.malformed", topic=topic, raw=raw.decode("utf-8", "backslashreplace"), error=error)
+        with self._cond:
+            self._malformed += 1
+            self._cond.notify_all()
+
+    def _write(self, kind: str, **fields: Any) -> None:
+        if self.journal is not None:
+            rec = self.journal.record(kind, **fields)
+        else:
+            rec = {"t": time.time(), "kind": kind, **fields}
+        with self._cond:
+            self._records.append(rec)
+
+    # -- waits ------------------------------------------------------------------------------------
+    @overload
+    def wait_for(self, what: int, timeout: float = ..., *, device: str | None = ...) -> list[Message]: ...
+    @overload
+    def wait_for(self, what: Callable[[Message], bool], timeout: float = ...,
+                 *, device: str | None = ...) -> Message: ...
+
+    def wait_for(self, what: int | Callable[[Message], bool], timeout: float = 10.0, *,
+                 device: str | None = None) -> list[Message] | Message:
+        """Wait for ``what`` valid messages in all (count), or the first one matching a predicate.
+
+        Messages already received count. ``device`` restricts either form to one device.
+        """
+        if isinstance(what, bool) or not (isinstance(what, int) or callable(what)):
+            raise TypeError(f"wait_for: expected a message count or a predicate, got {what!r}")
+        deadline = time.monotonic() + timeout
+        checked = 0
+        with self._cond:
+            while True:
+                mine = self._messages if device is None else [m for m in self._messages if m.device == device]
+                if isinstance(what, int):
+                    if len(mine) >= what:
+                        return mine[:]
+                else:
+                    for m in mine[checked:]:
+                        if what(m):
+                            return m
+                    checked = len(mine)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    wanted = f"{what} telemetry messages" if isinstance(what, int) else \
+                        f"a telemetry message matching {getattr(what, '__name__', repr(what))}"
+                    raise TelemetryTimeout(
+                        f"timed out after {timeout:g}s waiting for {wanted}"
+                        f"{f' from {device}' if device else ''} on {self.endpoint.url}; got {len(mine)}; "
+                        f"last message: {mine[-1] if mine else '<none>'}"
+                    )
+                self._cond.wait(remaining)
+
+    def wait_for_status(self, device: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until ``device``'s latest status has ``state`` (online/offline); returns the status."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                status = self._status.get(device)
+                if status is not None and status.get("state") == state:
+                    return dict(status)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TelemetryTimeout(
+                        f"timed out after {timeout:g}s waiting for {device} status {state!r} on "
+                        f"{self.endpoint.url}; last status: {status if status is not None else '<none>'}"
+                    )
+                self._cond.wait(remaining)
+
+    def wait_quiet(self, quiet: float = 1.0, timeout: float = 30.0) -> None:
+        """Wait until no telemetry has arrived for ``quiet`` seconds (the stream has drained)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                now = time.time()
+                silent_for = now - self._last_arrival
+                if silent_for >= quiet:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TelemetryTimeout(
+                        f"timed out after {timeout:g}s waiting for {quiet:g}s without telemetry; "
+                        f"last message: {self._messages[-1] if self._messages else '<none>'}"
+                    )
+                self._cond.wait(min(remaining, quiet - silent_for))
+
+    # -- views ------------------------------------------------------------------------------------
+    def messages(self, device: str | None = None) -> list[Message]:
+        with self._cond:
+            return [m for m in self._messages if device is None or m.device == device]
+
+    def status(self, device: str) -> dict[str, Any] | None:
+        with self._cond:
+            status = self._status.get(device)
+            return dict(status) if status is not None else None
+
+    def records(self) -> list[dict[str, Any]]:
+        """The records accounting runs on: the whole journal when there is one (so power and
+        injection records written by others count), else what this collector saw."""
+        if self.journal is not None and not self.journal.closed:
+            self.journal.flush()
+            return list(read_journal(self.journal.path))
+        with self._cond:
+            return list(self._records)
+
+    def summary(self) -> Accounting:
+        """Per-device accounting (received, duplicates, out-of-order, gaps by cause, latency)."""
+        return account(self.records(), self.config)
+
+    def frame(self) -> pd.DataFrame:
+        """Every valid telemetry arrival as a DataFrame (see :func:`telemetry_frame`)."""
+        with self._cond:
+            records = [r for r in self._records if r.get("kind") == "telemetry"]
+        return telemetry_frame(records)
+
+    def statistics(self) -> dict[str, Any]:
+        with self._cond:
+            return {"url": self.endpoint.url, "client_id": self.client_id, "connected": self.connected,
+                    "connects": self._connects, "received": len(self._messages),
+                    "malformed": self._malformed, "errors": self._errors,
+                    "devices": sorted({m.device for m in self._messages})}
+
+    # -- assertions -------------------------------------------------------------------------------
+    def assert_no_unexplained_loss(self, device: str | None = None) -> None:
+        self.summary().assert_no_unexplained_loss(device)
+
+    def assert_no_loss(self, device: str | None = None) -> None:
+        self.summary().assert_no_loss(device)
+
+    def assert_latency(self, *, p50: float | None = None, p90: float | None = None, p99: float | None = None,
+                       max: float | None = None, device: str | None = None) -> None:
+        self.summary().assert_latency(p50=p50, p90=p90, p99=p99, max=max, device=device)
