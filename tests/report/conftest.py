@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+
+from harness.report.build import Built, build
 
 from tests.report.twinlog import SoakSpec, Truth, write_soak
 
@@ -21,6 +24,16 @@ def soak_run(reports: Path) -> tuple[Path, Truth]:
     """A finished 24 h soak: 200 B/h leak, partition, profile change, power cut, OTA, one watchdog reset."""
     folder = reports / "20261123-010000-aaaa"
     return folder, write_soak(folder, SoakSpec())
+
+
+@pytest.fixture(scope="module")
+def built_soak(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Truth, Built]:
+    """The same soak, with every report built once per module (read-only for the tests using it)."""
+    folder = tmp_path_factory.mktemp("reports") / "20261123-010000-bbbb"
+    truth = write_soak(folder, SoakSpec())
+    before = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    (folder / "plugin-results.json").write_text(json.dumps(before), encoding="utf-8")
+    return folder, truth, build(folder)
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from harness.errors import ConfigError
-from harness.report.build import build
+from harness.report.analysis import analyze
+from harness.report.build import Built, build
+from harness.report.results import write_results
 from harness.report.rundata import load_run
 from tests.report.twinlog import Truth
 
@@ -20,10 +22,9 @@ def _results(folder: Path) -> dict:
 
 
 def test_results_json_gets_metrics_from_the_journal_and_keeps_the_plugins_fields(
-        soak_run: tuple[Path, Truth]) -> None:
-    folder, truth = soak_run
-    before = _results(folder)
-    build(folder)
+        built_soak: tuple[Path, Truth, Built]) -> None:
+    folder, truth, _ = built_soak
+    before = json.loads((folder / "plugin-results.json").read_text(encoding="utf-8"))
     data = _results(folder)
     for key in ("run_id", "rig", "started", "finished", "exit_status", "counts", "tests", "health"):
         assert data[key] == before[key]
@@ -47,17 +48,16 @@ def test_results_json_gets_metrics_from_the_journal_and_keeps_the_plugins_fields
 
 def test_building_twice_gives_the_same_numbers(soak_run: tuple[Path, Truth]) -> None:
     folder, _ = soak_run
-    build(folder)
+    write_results(analyze(load_run(folder)))
     first = _results(folder)
-    build(folder)
+    write_results(analyze(load_run(folder)))
     second = _results(folder)
     first.pop("report"), second.pop("report")
     assert first == second
 
 
-def test_soak_page_is_self_contained_with_verdicts_before_plots(soak_run: tuple[Path, Truth]) -> None:
-    folder, _ = soak_run
-    built = build(folder)
+def test_soak_page_is_self_contained_with_verdicts_before_plots(built_soak: tuple[Path, Truth, Built]) -> None:
+    _, _, built = built_soak
     page = built.soak.html.read_text(encoding="utf-8")
     assert page.index("<h2>Verdicts") < page.index("<h2>Time series") < page.index("<h2>Reboots")
     assert not re.search(r"(src|href)=\"(?!data:)", page), "everything must be inline"
@@ -71,9 +71,8 @@ def test_soak_page_is_self_contained_with_verdicts_before_plots(soak_run: tuple[
     assert any("heap reaches 0" in p for p in built.soak.problems)
 
 
-def test_export_writes_csv_and_parquet_with_the_same_rows(soak_run: tuple[Path, Truth]) -> None:
-    folder, truth = soak_run
-    built = build(folder)
+def test_export_writes_csv_and_parquet_with_the_same_rows(built_soak: tuple[Path, Truth, Built]) -> None:
+    folder, truth, built = built_soak
     names = {p.name for p in built.exported}
     for table in ("telemetry", "events", "tests", "metrics", "power", "windows"):
         assert f"{table}.csv" in names and f"{table}.parquet" in names

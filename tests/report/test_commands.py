@@ -1,0 +1,61 @@
+"""The ``harness report`` subcommands as a user runs them: output, files, exit status, one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from harness.report.commands import add_report_commands, main
+from tests.report.twinlog import Truth
+
+
+def test_subcommands_mount_on_any_argparse_parser() -> None:
+    parser = argparse.ArgumentParser(prog="harness")
+    add_report_commands(parser.add_subparsers(dest="command"))
+    ns = parser.parse_args(["report", "compare", "r", "--baseline", "b", "--tolerances", "t.yaml"])
+    assert (ns.run, ns.baseline, ns.tolerances) == ("r", "b", "t.yaml")
+    for name in ("build", "soak", "promote", "export"):
+        assert callable(parser.parse_args(["report", name, "r"]).func)
+
+
+def test_build_prints_where_everything_went(soak_run: tuple[Path, Truth], capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = soak_run
+    assert main(["report", "build", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"soak report: {folder / 'soak.html'}" in out
+    assert "complete run; ATTENTION" in out
+
+
+def test_soak_and_export_commands(soak_run: tuple[Path, Truth], tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = soak_run
+    assert main(["report", "soak", str(folder), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "soak.html").is_file()
+    assert "verdict: ATTENTION" in capsys.readouterr().out
+    assert main(["report", "export", str(folder), "--out", str(tmp_path / "data")]) == 0
+    assert (tmp_path / "data" / "telemetry.parquet").is_file()
+    assert "exported 18 files" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["build", "soak", "export", "promote"])
+def test_missing_run_folder_is_one_line_and_exit_2(command: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", command, str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not found; expected a folder such as reports/<run-id>" in err
+
+
+def test_corrupt_results_json_is_one_line(soak_run: tuple[Path, Truth], capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = soak_run
+    (folder / "results.json").write_text("[1, 2", encoding="utf-8")
+    assert main(["report", "build", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "results.json: not valid JSON" in err
+
+
+def test_missing_tolerance_file(soak_run: tuple[Path, Truth], capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = soak_run
+    assert main(["report", "compare", str(folder), "--baseline", str(folder), "--tolerances", "nope.yaml"]) == 2
+    assert "tolerance file 'nope.yaml' not found" in capsys.readouterr().err
