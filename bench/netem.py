@@ -3,7 +3,8 @@
 All in one run, printed as one table; exits 1 when a target is missed:
 
 1. zero-impairment TCP throughput through the point, against a direct loopback connection and
-   against ``socat`` as a C forwarder (target: at least 30% of socat);
+   against ``socat`` as a C forwarder (target: at least 30% of socat); a 40 mbit/s rate cap
+   measured within 10%; the round trip added by 10 ms each way within twice (1 ms + 2%);
 2. delay accuracy: UDP one-way delay for 10/100/500 ms with normal jitter (20% of the delay),
    measured by the receiver: mean within 1 ms + 2% of the target, and the distribution's shape
    checked with a Kolmogorov-Smirnov statistic against the configured distribution;
@@ -28,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,32 @@ def role_send(host: str, port: int, nbytes: int) -> None:
             answer += part
         seconds = time.perf_counter() - start
     print(json.dumps({"bytes": int.from_bytes(answer, "big"), "seconds": seconds}), flush=True)
+
+
+def role_echo() -> None:
+    """TCP echo server (one connection at a time): for the round-trip measurement."""
+    server = socket.create_server(("127.0.0.1", 0))
+    print(server.getsockname()[1], flush=True)
+    while True:
+        conn, _ = server.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+
+def role_ping(host: str, port: int, count: int) -> None:
+    """Ping-pong one byte ``count`` times over TCP; print the round-trip times in seconds."""
+    rtts: list[float] = []
+    with socket.create_connection((host, port), timeout=60) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(count):
+            start = time.monotonic()
+            sock.sendall(b"p")
+            if sock.recv(1) != b"p":
+                raise RuntimeError("echo closed the connection")
+            rtts.append(time.monotonic() - start)
+    print(json.dumps({"rtts": rtts}), flush=True)
 
 
 def role_udp(count: int, interval: float, settle: float) -> None:
@@ -147,6 +174,7 @@ class Child:
     """A child process of this script in some role; always terminated by :meth:`close`."""
 
     def __init__(self, *args: str) -> None:
+        self.role = " ".join(args)
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--role", *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -157,10 +185,10 @@ class Child:
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         if not sel.select(CHILD_TIMEOUT):
-            raise TimeoutError(f"bench child {self.proc.args[3:]} printed nothing within {CHILD_TIMEOUT:g}s")
+            raise TimeoutError(f"bench child '{self.role}' printed nothing within {CHILD_TIMEOUT:g}s")
         out = self.proc.stdout.readline()
         if not out:
-            raise RuntimeError(f"bench child {self.proc.args[3:]} exited with {self.proc.wait(5)}")
+            raise RuntimeError(f"bench child '{self.role}' exited with {self.proc.wait(5)}")
         return out
 
     def tell(self, text: str) -> None:
@@ -190,7 +218,7 @@ def transfer(port: int, nbytes: int) -> float:
         sender.close()
     if result["bytes"] != nbytes:
         raise RuntimeError(f"sink counted {result['bytes']} bytes of {nbytes}")
-    return nbytes / result["seconds"]
+    return nbytes / float(result["seconds"])
 
 
 def free_port() -> int:
@@ -209,21 +237,16 @@ def wait_listening(port: int, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def best_of(runs: int, fn: Any) -> float:
-    return max(fn() for _ in range(runs))
-
-
 def bench_throughput(nbytes: int, runs: int) -> list[Row]:
+    """Best of ``runs`` rounds; each round measures direct, point and socat back to back, so a
+    change in the machine's load between measurements hits all three alike."""
     sink = Child("sink")
     socat: subprocess.Popen[bytes] | None = None
     rows: list[Row] = []
+    best: dict[str, float] = {}
     try:
         sink_port = int(sink.line())
-        direct = best_of(runs, lambda: transfer(sink_port, nbytes))
-        with ImpairmentPoint(seed=1, stats_interval=None) as point:
-            _host, port = point.add_tcp(("127.0.0.1", sink_port), name="bench")
-            proxied = best_of(runs, lambda: transfer(port, nbytes))
-        socat_rate = None
+        targets = {"direct": sink_port}
         if shutil.which("socat"):
             socat_port = free_port()
             socat = subprocess.Popen(
@@ -231,12 +254,21 @@ def bench_throughput(nbytes: int, runs: int) -> list[Row]:
                  f"TCP:127.0.0.1:{sink_port}"],
             )
             wait_listening(socat_port)
-            socat_rate = best_of(runs, lambda: transfer(socat_port, nbytes))
+            targets["socat"] = socat_port
+        with ImpairmentPoint(seed=1, stats_interval=None) as point:
+            _host, port = point.add_tcp(("127.0.0.1", sink_port), name="bench")
+            targets["point"] = port
+            for _ in range(runs):
+                for name, target in targets.items():
+                    best[name] = max(best.get(name, 0.0), transfer(target, nbytes))
+            point.apply(rate="40mbit")  # 5 MB/s
+            capped = transfer(port, 10_000_000)
     finally:
         sink.close()
         if socat is not None:
             socat.terminate()
             socat.wait(5)
+    direct, proxied, socat_rate = best["direct"], best["point"], best.get("socat")
     mb = 1e6
     rows.append(Row("TCP direct loopback", f"{direct / mb:,.0f} MB/s", "baseline", None))
     rows.append(Row("TCP through point (no impairment)", f"{proxied / mb:,.0f} MB/s",
@@ -247,7 +279,38 @@ def bench_throughput(nbytes: int, runs: int) -> list[Row]:
         rows.append(Row("TCP through socat -b 128k", f"{socat_rate / mb:,.0f} MB/s",
                         f"{socat_rate / direct:.0%} of direct", None))
         rows.append(Row("point / socat", f"{proxied / socat_rate:.0%}", ">= 30%", proxied / socat_rate >= 0.30))
+    rows.append(Row("TCP with rate 40mbit (10 MB)", f"{capped / mb:.2f} MB/s", "5.00 MB/s +/- 10%",
+                    abs(capped / 5e6 - 1) <= 0.10))
     return rows
+
+
+def bench_tcp_rtt(count: int) -> list[Row]:
+    """Round trips through the point, without and with 10 ms each way: the delay a stream really gets."""
+
+    def pings(port: int) -> list[float]:
+        ping = Child("ping", "127.0.0.1", str(port), str(count))
+        try:
+            return [r * 1000 for r in json.loads(ping.line())["rtts"]]
+        finally:
+            ping.close()
+
+    echo = Child("echo")
+    try:
+        echo_port = int(echo.line())
+        with ImpairmentPoint(seed=1, stats_interval=None) as point:
+            _host, port = point.add_tcp(("127.0.0.1", echo_port), name="echo")
+            base = statistics.fmean(pings(port))
+            point.apply(delay="10ms")
+            rtts_ms = pings(port)
+    finally:
+        echo.close()
+    added = statistics.fmean(rtts_ms) - base
+    limit = 2 * (1.0 + 0.02 * 10)  # each direction's allowance, twice
+    return [
+        Row(f"TCP round trip through the point, no delay ({count} pings)", f"{base:.2f} ms", "baseline", None),
+        Row("TCP round trip added by 10 ms each way", f"{added:.2f} ms (median RTT "
+            f"{statistics.median(rtts_ms):.2f})", f"20 +/- {limit:.1f} ms", abs(added - 20.0) <= limit),
+    ]
 
 
 def run_udp(point: ImpairmentPoint, name: str, count: int, interval: float, settle: float,
@@ -265,7 +328,8 @@ def run_udp(point: ImpairmentPoint, name: str, count: int, interval: float, sett
     return received, point.statistics(name)[name]["up"]
 
 
-def ks_statistic(samples: Sequence[float], cdf: Any) -> float:
+def ks_statistic(samples: Sequence[float], cdf: Callable[[float], float]) -> float:
+    """The Kolmogorov-Smirnov statistic D of ``samples`` against ``cdf``."""
     xs = sorted(samples)
     n = len(xs)
     return max(max((i + 1) / n - cdf(x), cdf(x) - i / n) for i, x in enumerate(xs))
@@ -376,6 +440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             role_sink()
         elif role == "send":
             role_send(rest[0], int(rest[1]), int(rest[2]))
+        elif role == "echo":
+            role_echo()
+        elif role == "ping":
+            role_ping(rest[0], int(rest[1]), int(rest[2]))
         elif role == "udp":
             role_udp(int(rest[0]), float(rest[1]), float(rest[2]))
         return 0
@@ -386,6 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{datagrams:,} datagrams per loss run, seed {args.seed}")
     started = time.monotonic()
     rows = bench_throughput(nbytes, runs=3)
+    rows += bench_tcp_rtt(200)
     with ImpairmentPoint(seed=args.seed, stats_interval=None) as point:
         rows += bench_delay(point, 2000 if not args.quick else 1000)
         rows += bench_loss(point, datagrams, interval)
