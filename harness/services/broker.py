@@ -415,8 +415,7 @@ class ExternalBroker:
                 raise BrokerError(f"external broker {self.url} refused the harness: {exc}") from None
             except OSError as exc:
                 last = exc
-                with contextlib.suppress(OSError):  # back off briefly without spinning
-                    socket.create_connection((self.host, self.port), timeout=0.1).close()
+                time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))  # retry interval of a bounded poll
         raise BrokerError(
             f"timed out after {timeout:g}s waiting for external broker {self.url} to accept an MQTT "
             f"client; last attempt: {last}"

@@ -1,0 +1,101 @@
+"""The broker service: both kinds start, stop, restart on the same port, log to the run folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.report.journal import Journal, read_journal
+from harness.services import broker as broker_mod
+from harness.services.broker import Broker, BrokerError, available_kinds
+from harness.services.endpoint import BrokerEndpoint
+from harness.services.mqtt_client import probe
+
+
+def _accepts(endpoint: BrokerEndpoint) -> bool:
+    try:
+        probe(endpoint, timeout=2.0)
+    except OSError:
+        return False
+    return True
+
+
+def test_broker_runs_in_the_run_folder(broker: Broker, tmp_path: Path) -> None:
+    assert broker.running and broker.host == "127.0.0.1" and broker.port > 0
+    assert broker.url == f"mqtt://127.0.0.1:{broker.port}"
+    assert broker.folder.parent == tmp_path
+    assert broker.log_path.is_file()
+    if broker.kind == "mosquitto":
+        conf = (broker.folder / "mosquitto.conf").read_text()
+        assert f"listener {broker.port} 127.0.0.1" in conf
+    assert _accepts(broker.endpoint)
+
+
+def test_stop_and_start_again_on_the_same_port(broker: Broker, journal: Journal) -> None:
+    port, pid = broker.port, broker.pid
+    broker.stop()
+    assert not broker.running
+    assert not _accepts(broker.endpoint)
+    broker.start_again()
+    assert broker.running and broker.port == port and broker.pid != pid
+    assert _accepts(broker.endpoint)
+    broker.restart(kill=True)
+    assert broker.port == port and _accepts(broker.endpoint)
+    journal.flush()
+    actions = [r["action"] for r in read_journal(journal.path) if r["kind"] == "injection"]
+    assert actions == ["broker-stop", "broker-start", "broker-stop", "broker-start"]
+    assert broker.log_tail() != "<empty log>"
+
+
+def test_outage_context_keeps_the_broker_down_for_the_body(broker: Broker) -> None:
+    with broker.outage(duration=0.2):
+        assert not _accepts(broker.endpoint)
+    assert broker.running and _accepts(broker.endpoint)
+    assert broker.statistics()["stops"] == 1
+
+
+def test_close_ends_the_process(tmp_path: Path, journal: Journal) -> None:
+    kind = available_kinds()[0] if available_kinds() else pytest.skip("no broker on this machine")
+    b = Broker.start(tmp_path, kind, journal)
+    pid = b.pid
+    assert pid is not None
+    b.close()
+    b.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(BrokerError, match="was closed"):
+        b.start_again()
+    journal.flush()
+    assert [r["action"] for r in read_journal(journal.path) if r["kind"] == "service"] == ["start", "stop"]
+
+
+def test_auto_prefers_mosquitto_and_falls_back_to_embedded(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    if not broker_mod.embedded_available():
+        pytest.skip("amqtt not installed")
+    monkeypatch.setattr(broker_mod, "find_mosquitto", lambda: None)
+    with Broker.start(tmp_path, "auto") as b:
+        assert b.kind == "embedded"
+    monkeypatch.setattr(broker_mod, "embedded_available", lambda: False)
+    with pytest.raises(BrokerError, match="no MQTT broker available: install Debian's mosquitto"):
+        Broker.start(tmp_path, "auto")
+
+
+def test_unknown_kind_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^broker.kind: expected one of auto, mosquitto, embedded, got 'rabbit'$"):
+        Broker.start(tmp_path, "rabbit")
+
+
+def test_taken_port_is_reported_with_the_log(tmp_path: Path) -> None:
+    kind = available_kinds()[0] if available_kinds() else pytest.skip("no broker on this machine")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(BrokerError, match=rf"exited with code \d+ before accepting clients on "
+                                              rf"mqtt://127.0.0.1:{port}; last log lines: .+"):
+            Broker.start(tmp_path, kind, port=port)
