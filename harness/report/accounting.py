@@ -2,7 +2,8 @@
 
 When ``harness.services.accounting.account(records)`` is importable (the collector's own loss
 attribution, so live numbers and reports agree), its per-device numbers are used: *received* counts
-unique messages, *late* its out-of-order arrivals. Otherwise this module counts from the journal itself, per device
+unique messages, *late* its out-of-order arrivals. Otherwise this module counts from the journal
+itself, per device
 and boot: a missing sequence number is *lost*; it is ``overflow`` when the device reported the
 range as dropped, ``network`` when it falls inside a network impairment band, else ``unexplained``.
 A sequence number seen twice is a *duplicate*; one that arrives after a higher one is *late*.
@@ -73,7 +74,10 @@ def _adapt(result: Any) -> Accounting:
         if late is None:
             late = getattr(dev, "late", 0)
         devices[str(name)] = DeviceAccount(
-            str(name), int(received), int(getattr(dev, "duplicates", 0) or 0), int(late or 0),
+            str(name),
+            int(received),
+            int(getattr(dev, "duplicates", 0) or 0),
+            int(late or 0),
             {**dict.fromkeys(CAUSES, 0), **lost},
         )
     return Accounting(devices, "services.accounting")

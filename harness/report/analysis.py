@@ -121,9 +121,13 @@ def firmware_versions(a: Analysis) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     events: list[tuple[float, str, str]] = []
     if not a.telemetry.empty:
-        events += [(float(t), str(d), str(f)) for t, d, f in
-                   a.telemetry[["t", "device", "fw"]].dropna().itertuples(index=False)]
-    events += [(o.end or o.start, o.device, o.version) for o in a.ota if o.outcome == "committed" and o.version]
+        events += [
+            (float(t), str(d), str(f))
+            for t, d, f in a.telemetry[["t", "device", "fw"]].dropna().itertuples(index=False)
+        ]
+    events += [
+        (o.end or o.start, o.device, o.version) for o in a.ota if o.outcome == "committed" and o.version
+    ]
     for _, device, fw in sorted(events):
         seen = out.setdefault(device, [])
         if fw not in seen:

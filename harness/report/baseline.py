@@ -27,11 +27,13 @@ def baselines_dir(run_folder: Path) -> Path:
 
 
 def promote(run_folder: Path, name: str | None = None, *, force: bool = False) -> Path:
-    """Make ``run_folder`` the baseline ``name`` (default: the run's rig name); returns the baseline folder."""
+    """Make ``run_folder`` the baseline ``name`` (default: the run's rig name); returns its folder."""
     run = load_run(run_folder)
     if not run.complete and not force:
-        raise ConfigError(f"run {run.run_id!r} did not finish (no results.json exit status or no run end); "
-                          "a baseline should be a complete run (pass --force to promote it anyway)")
+        raise ConfigError(
+            f"run {run.run_id!r} did not finish (no results.json exit status or no run end); "
+            "a baseline should be a complete run (pass --force to promote it anyway)"
+        )
     name = name or run.rig or "default"
     if not _NAME.fullmatch(name):
         raise ConfigError(f"baseline name {name!r}: expected letters, digits, '.', '_' or '-' (e.g. 'twin')")
@@ -43,8 +45,13 @@ def promote(run_folder: Path, name: str | None = None, *, force: bool = False) -
     staging.mkdir()
     for path in [*sorted(run.folder.glob("journal*.jsonl")), run.folder / "results.json"]:
         shutil.copy2(path, staging / path.name)
-    info = {"name": name, "run_id": run.run_id, "rig": run.rig, "promoted": time.time(),
-            "source": run.folder.name}
+    info = {
+        "name": name,
+        "run_id": run.run_id,
+        "rig": run.rig,
+        "promoted": time.time(),
+        "source": run.folder.name,
+    }
     (staging / "baseline.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     target = root / name
     old = root / f".{name}.old"
@@ -65,8 +72,13 @@ def resolve_baseline(ref: str, run_folder: Path) -> Path:
     if _NAME.fullmatch(ref) and named.is_dir():
         return named
     root = baselines_dir(run_folder)
-    known = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-        if root.is_dir() else []
+    known = (
+        sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if root.is_dir()
+        else []
+    )
     listed = ", ".join(known) if known else "none promoted yet (harness report promote RUN)"
-    raise ConfigError(f"baseline {ref!r} not found: expected a run folder or a baseline name in {root.name}/ "
-                      f"(available: {listed})")
+    raise ConfigError(
+        f"baseline {ref!r} not found: expected a run folder or a baseline name in {root.name}/ "
+        f"(available: {listed})"
+    )

@@ -30,7 +30,9 @@ class Built:
 
     def lines(self) -> list[str]:
         """What was written, for the terminal: one line each."""
-        state = "complete run" if self.complete else "INCOMPLETE run (rebuilt from the journal as far as written)"
+        state = (
+            "complete run" if self.complete else "INCOMPLETE run (rebuilt from the journal as far as written)"
+        )
         verdict = "PASS" if self.soak.passed else "ATTENTION: " + "; ".join(self.soak.problems)
         return [
             f"{self.folder}: {state}; {verdict}",

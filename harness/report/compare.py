@@ -58,8 +58,10 @@ class MetricDelta:
         kind = self.tolerance.kind
         rel = "" if self.relative is None else f" ({self.relative * 100:+.0f}%)"
         sign = "+" if self.delta >= 0 else "-"
-        return (f"{self.metric}: {show(self.baseline, kind)} -> {show(self.current, kind)}, "
-                f"{sign}{show(abs(self.delta), kind)}{rel}, allowed {show(self.allowance, kind)}")
+        return (
+            f"{self.metric}: {show(self.baseline, kind)} -> {show(self.current, kind)}, "
+            f"{sign}{show(abs(self.delta), kind)}{rel}, allowed {show(self.allowance, kind)}"
+        )
 
 
 @dataclass
@@ -82,8 +84,9 @@ class Comparison:
     @property
     def findings(self) -> list[str]:
         """One line per regression: each new failure, each metric beyond its tolerance."""
-        return ([f"new failure: {t}" for t in self.new_failures]
-                + [f"metric regression: {d.describe()}" for d in self.regressions])
+        return [f"new failure: {t}" for t in self.new_failures] + [
+            f"metric regression: {d.describe()}" for d in self.regressions
+        ]
 
     @property
     def regressed(self) -> bool:
@@ -135,8 +138,9 @@ def compare_tests(cmp: Comparison, current: dict[str, Any], baseline: dict[str, 
     cmp.not_run = sorted(set(before) - set(now))
 
 
-def compare_metrics(cmp: Comparison, current: dict[str, Any], baseline: dict[str, Any],
-                    tolerances: dict[str, Tolerance]) -> None:
+def compare_metrics(
+    cmp: Comparison, current: dict[str, Any], baseline: dict[str, Any], tolerances: dict[str, Tolerance]
+) -> None:
     for name, tol in tolerances.items():
         a, b = baseline.get(name), current.get(name)
         numeric = [isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b)]

@@ -82,7 +82,7 @@ def bands(records: list[dict[str, Any]], end: float) -> list[Band]:
     inj = [r for r in records if r.get("kind") == "injection" and not r.get("failed")]
     for i, r in enumerate(inj):
         action, t, p = _injection_name(r), float(r["t"]), _params(r)
-        later = inj[i + 1:]
+        later = inj[i + 1 :]
         if action in ("partition", "profile", "apply"):
             stop = next((float(x["t"]) for x in later if _injection_name(x) in _NETWORK_END), end)
             if action == "partition" and isinstance(p.get("duration"), int | float) and p["duration"] > 0:
@@ -90,7 +90,9 @@ def bands(records: list[dict[str, Any]], end: float) -> list[Band]:
             if action == "partition":
                 out.append(Band(t, stop, "partition", "partition"))
             elif action == "profile":
-                out.append(Band(t, stop, "profile", f"profile {p.get('profile') or p.get('name') or ''}".strip()))
+                out.append(
+                    Band(t, stop, "profile", f"profile {p.get('profile') or p.get('name') or ''}".strip())
+                )
             elif p:
                 shown = ", ".join(f"{k}={v}" for k, v in sorted(p.items()))[:40]
                 out.append(Band(t, stop, "impairment", shown))
@@ -104,8 +106,12 @@ def bands(records: list[dict[str, Any]], end: float) -> list[Band]:
 
 
 def _power_cut_times(records: list[dict[str, Any]]) -> list[float]:
-    times = [float(r["t"]) for r in records if r.get("kind") == "injection" and _injection_name(r) == "power-cut"]
-    times += [float(r["t"]) for r in records if r.get("kind") == "power" and r.get("action") in ("off", "cycle")]
+    times = [
+        float(r["t"]) for r in records if r.get("kind") == "injection" and _injection_name(r) == "power-cut"
+    ]
+    times += [
+        float(r["t"]) for r in records if r.get("kind") == "power" and r.get("action") in ("off", "cycle")
+    ]
     return sorted(times)
 
 
@@ -176,8 +182,16 @@ def reboots(records: list[dict[str, Any]]) -> list[Reboot]:
         cause = _explained(causes, t, prev[1] - CAUSE_WINDOW)
         uptime = r["payload"].get("uptime")
         at = t - float(uptime) if isinstance(uptime, int | float) and prev[1] < t - float(uptime) < t else t
-        out.append(Reboot(at, device, cause or "unseen", bool(cause),
-                          cause or "boot_id changed with no harness action", None))
+        out.append(
+            Reboot(
+                at,
+                device,
+                cause or "unseen",
+                bool(cause),
+                cause or "boot_id changed with no harness action",
+                None,
+            )
+        )
     return sorted(out, key=lambda b: b.t)
 
 

@@ -22,7 +22,9 @@ def tables(a: Analysis) -> dict[str, pd.DataFrame]:
     """Every exported table by name."""
     recs = a.run.records
     kinds = {str(r.get("kind")) for r in recs} - {"telemetry", "console"}
-    tests = pd.DataFrame(a.run.results.get("tests", []) or [], columns=["test", "outcome", "phase", "duration"])
+    tests = pd.DataFrame(
+        a.run.results.get("tests", []) or [], columns=["test", "outcome", "phase", "duration"]
+    )
     return {
         "telemetry": a.telemetry,
         "windows": a.windows,
@@ -30,13 +32,21 @@ def tables(a: Analysis) -> dict[str, pd.DataFrame]:
         "events": records_frame(recs, kinds),
         "console": records_frame(recs, ["console"]),
         "tests": tests,
-        "checks": pd.DataFrame(a.checks, columns=["scenario", "name", "metric", "op", "expected", "observed",
-                                                  "passed"]).astype({"expected": str, "observed": str}),
+        "checks": pd.DataFrame(
+            a.checks, columns=["scenario", "name", "metric", "op", "expected", "observed", "passed"]
+        ).astype({"expected": str, "observed": str}),
         "steps": records_frame(a.steps),
         "metrics": pd.DataFrame(
-            [{"metric": k, "value": v if isinstance(v, int | float) else None,
-              "text": None if isinstance(v, int | float) else v} for k, v in metrics(a).items()],
-            columns=["metric", "value", "text"]),
+            [
+                {
+                    "metric": k,
+                    "value": v if isinstance(v, int | float) else None,
+                    "text": None if isinstance(v, int | float) else v,
+                }
+                for k, v in metrics(a).items()
+            ],
+            columns=["metric", "value", "text"],
+        ),
     }
 
 

@@ -12,7 +12,18 @@ from typing import Any
 
 import pandas as pd
 
-TELEMETRY_FIELDS = ("boot_id", "seq", "uptime", "heap_free", "battery_v", "rssi", "temp_c", "fw", "ts", "dropped")
+TELEMETRY_FIELDS = (
+    "boot_id",
+    "seq",
+    "uptime",
+    "heap_free",
+    "battery_v",
+    "rssi",
+    "temp_c",
+    "fw",
+    "ts",
+    "dropped",
+)
 TELEMETRY_COLUMNS = ("t", "device", "topic", *TELEMETRY_FIELDS, "latency")
 
 
@@ -31,8 +42,11 @@ def telemetry_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         p = r.get("payload") if isinstance(r.get("payload"), dict) else {}
         arrival = _num(r.get("arrival"))
         t = arrival if arrival is not None else float(r["t"])
-        row: dict[str, Any] = {"t": t, "device": str(r.get("device") or p.get("device") or ""),
-                               "topic": str(r.get("topic") or "")}
+        row: dict[str, Any] = {
+            "t": t,
+            "device": str(r.get("device") or p.get("device") or ""),
+            "topic": str(r.get("topic") or ""),
+        }
         for key in TELEMETRY_FIELDS:
             value = p.get(key)
             row[key] = value if key in ("boot_id", "fw") else _num(value)
@@ -55,12 +69,14 @@ def windowed(telemetry: pd.DataFrame, window: float) -> pd.DataFrame:
     t0 = float(telemetry["t"].min())
     bins = ((telemetry["t"] - t0) // window).astype(int)
     groups = telemetry.groupby(bins)
-    out = pd.DataFrame({
-        "t": t0 + groups.size().index.to_numpy() * window + window / 2,
-        "messages": groups.size().to_numpy(),
-        "latency_p50": groups["latency"].quantile(0.5).to_numpy(),
-        "latency_p99": groups["latency"].quantile(0.99).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "t": t0 + groups.size().index.to_numpy() * window + window / 2,
+            "messages": groups.size().to_numpy(),
+            "latency_p50": groups["latency"].quantile(0.5).to_numpy(),
+            "latency_p99": groups["latency"].quantile(0.99).to_numpy(),
+        }
+    )
     out["rate_per_min"] = out["messages"] / (window / 60.0)
     return out[columns]
 
@@ -80,7 +96,9 @@ def records_frame(records: Iterable[dict[str, Any]], kinds: Iterable[str] | None
     for r in records:
         if wanted is not None and r.get("kind") not in wanted:
             continue
-        rows.append({k: (json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v) for k, v in r.items()})
+        rows.append(
+            {k: (json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v) for k, v in r.items()}
+        )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -95,7 +113,12 @@ def records_frame(records: Iterable[dict[str, Any]], kinds: Iterable[str] | None
 def power_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Power readings (``power`` records with action measure): t, channel, volts, amps, watts."""
     rows = [
-        {"t": float(r["t"]), "channel": r.get("channel"), "volts": _num(r.get("volts")), "amps": _num(r.get("amps"))}
+        {
+            "t": float(r["t"]),
+            "channel": r.get("channel"),
+            "volts": _num(r.get("volts")),
+            "amps": _num(r.get("amps")),
+        }
         for r in records
         if r.get("kind") == "power" and r.get("action") == "measure"
     ]

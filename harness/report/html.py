@@ -13,7 +13,8 @@ from typing import Any
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1180px;
 color:#222;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:3px}
+h1{font-size:22px;margin:0 0 4px}
+h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:3px}
 .meta{color:#555;margin-bottom:14px}
 table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
 th,td{border:1px solid #d8d8d8;padding:4px 9px;text-align:left;vertical-align:top}
@@ -23,7 +24,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .fail{background:#fde2e1;color:#b71c1c;font-weight:600}
 .warn{background:#fff4d6;color:#7a5200;font-weight:600}
 .banner{padding:10px 14px;border-radius:6px;margin:10px 0 16px;font-weight:600}
-.banner.pass{border:1px solid #9ccc9a}.banner.fail{border:1px solid #ef9a9a}.banner.warn{border:1px solid #e6c36a}
+.banner.pass{border:1px solid #9ccc9a}
+.banner.fail{border:1px solid #ef9a9a}.banner.warn{border:1px solid #e6c36a}
 img{max-width:100%;border:1px solid #eee;margin:6px 0}
 code{background:#f4f4f4;padding:0 3px;border-radius:3px}
 .small{color:#666;font-size:12px}
@@ -67,8 +69,10 @@ def image(png: bytes, alt: str) -> str:
 
 
 def page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
 
 
 def fmt(value: Any, unit: str = "", digits: int = 3) -> str:

@@ -39,14 +39,33 @@ def _decorate(ax: Axes, a: Analysis, *, labels: bool) -> None:
     for b in a.bands:
         ax.axvspan(hours(b.start), hours(b.end), color=BAND_COLOURS.get(b.kind, "#bab0ac"), alpha=0.18, lw=0)
         if labels:
-            ax.text(hours(b.start), 1.0, f" {b.label}", transform=ax.get_xaxis_transform(), fontsize=7,
-                    va="bottom", ha="left", color=BAND_COLOURS.get(b.kind, "#555"), clip_on=False)
+            ax.text(
+                hours(b.start),
+                1.0,
+                f" {b.label}",
+                transform=ax.get_xaxis_transform(),
+                fontsize=7,
+                va="bottom",
+                ha="left",
+                color=BAND_COLOURS.get(b.kind, "#555"),
+                clip_on=False,
+            )
     for m in a.markers:
         colour = BAD if m.bad else MARKER_COLOURS.get(m.kind, "#555")
         ax.axvline(hours(m.t), color=colour, lw=1.0, ls="--" if m.kind == "reboot" else "-", alpha=0.8)
         if labels:
-            ax.text(hours(m.t), 1.0, m.label, transform=ax.get_xaxis_transform(), rotation=60, fontsize=7,
-                    va="bottom", ha="left", color=colour, clip_on=False)
+            ax.text(
+                hours(m.t),
+                1.0,
+                m.label,
+                transform=ax.get_xaxis_transform(),
+                rotation=60,
+                fontsize=7,
+                va="bottom",
+                ha="left",
+                color=colour,
+                clip_on=False,
+            )
 
 
 def _hours(a: Analysis) -> Callable[[float], float]:
@@ -54,7 +73,7 @@ def _hours(a: Analysis) -> Callable[[float], float]:
 
 
 def timeseries(a: Analysis) -> bytes | None:
-    """Heap, battery, RSSI, temperature, latency p50/p99 and message rate over the run; None without telemetry."""
+    """Heap, battery, RSSI, temperature, latency p50/p99 and message rate; None without telemetry."""
     tel, win = a.telemetry, a.windows
     if tel.empty:
         return None
@@ -65,10 +84,15 @@ def timeseries(a: Analysis) -> bytes | None:
         def draw(ax: Axes) -> None:
             for device, part in tel.groupby("device"):
                 ax.plot((part["t"] - a.start) / 3600.0, part[column] * scale, ".", ms=2, label=str(device))
+
         return draw
 
-    for column, title, scale in (("heap_free", "heap free (KiB)", 1 / 1024), ("battery_v", "battery (V)", 1.0),
-                                 ("rssi", "RSSI (dBm)", 1.0), ("temp_c", "temperature (°C)", 1.0)):
+    for column, title, scale in (
+        ("heap_free", "heap free (KiB)", 1 / 1024),
+        ("battery_v", "battery (V)", 1.0),
+        ("rssi", "RSSI (dBm)", 1.0),
+        ("temp_c", "temperature (°C)", 1.0),
+    ):
         if tel[column].notna().any():
             panels.append((title, series(column, scale)))
     if not win.empty:
@@ -84,8 +108,13 @@ def timeseries(a: Analysis) -> bytes | None:
             ax.step(wx, win["rate_per_min"], where="mid", lw=1.2)
             ax.set_ylim(bottom=0)
 
-        panels += [(f"telemetry latency (ms, per {a.window / 60:g} min)", latency), ("messages per minute", rate)]
-    fig, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(11, 1.9 * len(panels) + 0.8), squeeze=False)
+        panels += [
+            (f"telemetry latency (ms, per {a.window / 60:g} min)", latency),
+            ("messages per minute", rate),
+        ]
+    fig, axes = plt.subplots(
+        len(panels), 1, sharex=True, figsize=(11, 1.9 * len(panels) + 0.8), squeeze=False
+    )
     for i, (ax, (title, draw)) in enumerate(zip(axes[:, 0], panels, strict=True)):
         draw(ax)
         _decorate(ax, a, labels=i == 0)
@@ -112,15 +141,26 @@ def trend_plot(a: Analysis, trend: Trend, column: str, title: str, scale: float 
     t_from = float(last["t"].min())
     span = np.linspace(t_from, t_end, 50)
     colour = BAD if trend.verdict in ("leak", "drain") else "#59a14f"
-    ax.plot(hours(span), (fit.level + fit.slope * (span - t_end)) * scale, color=colour, lw=2,
-            label=f"fit {trend.slope_per_hour:+.4g} {trend.unit}/h")
+    ax.plot(
+        hours(span),
+        (fit.level + fit.slope * (span - t_end)) * scale,
+        color=colour,
+        lw=2,
+        label=f"fit {trend.slope_per_hour:+.4g} {trend.unit}/h",
+    )
     for slope, style in ((fit.low, ":"), (fit.high, ":")):
         ax.plot(hours(span), (fit.level + slope * (span - t_end)) * scale, style, color=colour, lw=1)
     if trend.exhaustion_s is not None and trend.verdict in ("leak", "drain"):
         ahead = min(trend.exhaustion_s, max(a.span, 3600.0))
         proj = np.linspace(t_end, t_end + ahead, 50)
-        ax.plot(hours(proj), (fit.level + fit.slope * (proj - t_end)) * scale, "--", color=colour, lw=1,
-                label="projection")
+        ax.plot(
+            hours(proj),
+            (fit.level + fit.slope * (proj - t_end)) * scale,
+            "--",
+            color=colour,
+            lw=1,
+            label="projection",
+        )
     _decorate(ax, a, labels=False)
     ax.set_title(trend.text, fontsize=9, loc="left")
     ax.set_ylabel(title, fontsize=8)

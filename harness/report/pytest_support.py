@@ -32,20 +32,36 @@ from harness.report.rundata import RunData
 
 #: Metrics worth a JUnit property on every test that produced them.
 KEY_METRICS = (
-    "boot.time.p50", "boot.time.max", "reboots.total", "reboots.unexpected", "telemetry.received",
-    "telemetry.loss.total", "telemetry.loss.unexplained", "telemetry.latency.p50", "telemetry.latency.p99",
-    "heap.slope", "heap.min", "ota.outcome", "ota.duration.max", "power.current.mean",
+    "boot.time.p50",
+    "boot.time.max",
+    "reboots.total",
+    "reboots.unexpected",
+    "telemetry.received",
+    "telemetry.loss.total",
+    "telemetry.loss.unexplained",
+    "telemetry.latency.p50",
+    "telemetry.latency.p99",
+    "heap.slope",
+    "heap.min",
+    "ota.outcome",
+    "ota.duration.max",
+    "power.current.mean",
 )
 PROPERTY_PREFIX = "harness."
 JOURNAL_EXCERPT_LINES = 400
 
 
-def records_between(folder: Path, start: float, end: float, worker: str | None = None) -> list[dict[str, Any]]:
+def records_between(
+    folder: Path, start: float, end: float, worker: str | None = None
+) -> list[dict[str, Any]]:
     """The run's records from ``start`` to ``end`` (Unix s), optionally of one xdist worker only."""
     if not folder.is_dir():
         return []
-    return [r for r in read_run(folder) if start <= float(r.get("t", 0.0)) <= end
-            and (worker is None or r.get("worker", worker) == worker)]
+    return [
+        r
+        for r in read_run(folder)
+        if start <= float(r.get("t", 0.0)) <= end and (worker is None or r.get("worker", worker) == worker)
+    ]
 
 
 def window_analysis(records: list[dict[str, Any]], folder: Path | None = None) -> Analysis:
@@ -68,8 +84,11 @@ def add_junit_properties(item: pytest.Item, records: list[dict[str, Any]]) -> li
     """Put the test's key metrics in ``item.user_properties`` (so junit.xml carries them); returns them."""
     if not any(r.get("kind") in ("boot", "telemetry", "ota", "power") for r in records):
         return []
-    props = [p for p in junit_properties(metrics(window_analysis(records)))
-             if p[0] not in {k for k, _ in item.user_properties}]
+    props = [
+        p
+        for p in junit_properties(metrics(window_analysis(records)))
+        if p[0] not in {k for k, _ in item.user_properties}
+    ]
     item.user_properties.extend(props)
     return props
 
@@ -103,16 +122,23 @@ def allure_steps(steps: Iterable[Mapping[str, Any]]) -> int:
         plugin_manager.hook.start_step(uuid=step_id, title=title, params=params)
         error = None
         if s.get("status") == "failed":
-            error = AssertionError(str(s.get("message") or f"observed {s.get('observed')!r}, "
-                                                             f"expected {s.get('expected')!r}"))
-        plugin_manager.hook.stop_step(uuid=step_id, title=title, exc_type=type(error) if error else None,
-                                      exc_val=error, exc_tb=None)
+            error = AssertionError(
+                str(s.get("message") or f"observed {s.get('observed')!r}, expected {s.get('expected')!r}")
+            )
+        plugin_manager.hook.stop_step(
+            uuid=step_id, title=title, exc_type=type(error) if error else None, exc_val=error, exc_tb=None
+        )
         count += 1
     return count
 
 
-def allure_attachments(records: list[dict[str, Any]], *, console_text: str | None = None,
-                       pcaps: Iterable[Path] = (), a: Analysis | None = None) -> list[str]:
+def allure_attachments(
+    records: list[dict[str, Any]],
+    *,
+    console_text: str | None = None,
+    pcaps: Iterable[Path] = (),
+    a: Analysis | None = None,
+) -> list[str]:
     """Attach console log, journal excerpt, plots and pcaps to the current test; returns the names."""
     import allure
 
@@ -124,8 +150,12 @@ def allure_attachments(records: list[dict[str, Any]], *, console_text: str | Non
         names.append("console")
     if records:
         lines = [json.dumps(r, default=str) for r in records[-JOURNAL_EXCERPT_LINES:]]
-        allure.attach("\n".join(lines), name="journal excerpt", attachment_type=allure.attachment_type.TEXT,
-                      extension="jsonl")
+        allure.attach(
+            "\n".join(lines),
+            name="journal excerpt",
+            attachment_type=allure.attachment_type.TEXT,
+            extension="jsonl",
+        )
         names.append("journal excerpt")
         a = a or window_analysis(records)
         for name, png in figures(a).items():
@@ -138,8 +168,9 @@ def allure_attachments(records: list[dict[str, Any]], *, console_text: str | Non
     return names
 
 
-def allure_report(records: list[dict[str, Any]], *, rig: str, console_text: str | None = None,
-                  pcaps: Iterable[Path] = ()) -> None:
+def allure_report(
+    records: list[dict[str, Any]], *, rig: str, console_text: str | None = None, pcaps: Iterable[Path] = ()
+) -> None:
     """Labels, steps and attachments for the current test, from its slice of the journal."""
     a = window_analysis(records)
     versions = sorted({v for vs in _firmware(a).values() for v in vs})

@@ -18,8 +18,20 @@ from harness.report.rundata import RunData
 
 RESULTS = "results.json"
 #: Keys this module owns in results.json; everything else is the plugin's and is kept as written.
-DERIVED = ("complete", "metrics", "trends", "scenarios", "firmware", "seed", "timings", "telemetry",
-           "reboots", "ota", "power", "report")
+DERIVED = (
+    "complete",
+    "metrics",
+    "trends",
+    "scenarios",
+    "firmware",
+    "seed",
+    "timings",
+    "telemetry",
+    "reboots",
+    "ota",
+    "power",
+    "report",
+)
 
 
 def scenarios(run: RunData) -> list[dict[str, Any]]:
@@ -27,8 +39,19 @@ def scenarios(run: RunData) -> list[dict[str, Any]]:
     by_name: dict[str, dict[str, Any]] = {}
 
     def get(name: str) -> dict[str, Any]:
-        return by_name.setdefault(name, {"scenario": name, "seed": None, "duration": None, "passed": None,
-                                         "elapsed": None, "interrupted": False, "steps": [], "checks": []})
+        return by_name.setdefault(
+            name,
+            {
+                "scenario": name,
+                "seed": None,
+                "duration": None,
+                "passed": None,
+                "elapsed": None,
+                "interrupted": False,
+                "steps": [],
+                "checks": [],
+            },
+        )
 
     for r in run.records:
         kind, name = r.get("kind"), str(r.get("scenario") or "")
@@ -41,12 +64,17 @@ def scenarios(run: RunData) -> list[dict[str, Any]]:
             elif r.get("action") == "interrupted":
                 sc["interrupted"] = True
         elif kind == "step" and name:
-            get(name)["steps"].append({k: r.get(k) for k in
-                                       ("index", "name", "status", "duration", "observed", "expected", "message")
-                                       if r.get(k) is not None})
+            get(name)["steps"].append(
+                {
+                    k: r.get(k)
+                    for k in ("index", "name", "status", "duration", "observed", "expected", "message")
+                    if r.get(k) is not None
+                }
+            )
         elif kind == "check" and name:
-            get(name)["checks"].append({k: r.get(k) for k in
-                                        ("name", "metric", "op", "expected", "observed", "passed")})
+            get(name)["checks"].append(
+                {k: r.get(k) for k in ("name", "metric", "op", "expected", "observed", "passed")}
+            )
     return list(by_name.values())
 
 
@@ -71,17 +99,47 @@ def derived(a: Analysis) -> dict[str, Any]:
         },
         "telemetry": {
             "source": acc.source,
-            "devices": {n: {"received": d.received, "duplicates": d.duplicates, "late": d.late,
-                            "lost": d.lost, "lost_by_cause": d.lost_by_cause} for n, d in acc.devices.items()},
+            "devices": {
+                n: {
+                    "received": d.received,
+                    "duplicates": d.duplicates,
+                    "late": d.late,
+                    "lost": d.lost,
+                    "lost_by_cause": d.lost_by_cause,
+                }
+                for n, d in acc.devices.items()
+            },
         },
-        "reboots": [{"t": b.t, "device": b.device, "reason": b.reason, "expected": b.expected, "cause": b.cause,
-                     "seconds": b.seconds} for b in a.reboots],
-        "ota": [{"device": o.device, "version": o.version, "outcome": o.outcome, "start": o.start,
-                 "duration": o.duration, "reason": o.reason, "phases": o.phases, "timings": o.timings}
-                for o in a.ota],
+        "reboots": [
+            {
+                "t": b.t,
+                "device": b.device,
+                "reason": b.reason,
+                "expected": b.expected,
+                "cause": b.cause,
+                "seconds": b.seconds,
+            }
+            for b in a.reboots
+        ],
+        "ota": [
+            {
+                "device": o.device,
+                "version": o.version,
+                "outcome": o.outcome,
+                "start": o.start,
+                "duration": o.duration,
+                "reason": o.reason,
+                "phases": o.phases,
+                "timings": o.timings,
+            }
+            for o in a.ota
+        ],
         "power": a.power,
-        "report": {"built": time.time(), "records": len(run.records),
-                   "journals": sorted(p.name for p in run.folder.glob("journal*.jsonl"))},
+        "report": {
+            "built": time.time(),
+            "records": len(run.records),
+            "journals": sorted(p.name for p in run.folder.glob("journal*.jsonl")),
+        },
     }
 
 
@@ -96,8 +154,10 @@ def assemble(a: Analysis) -> dict[str, Any]:
     base.setdefault("exit_status", None)
     base.setdefault("counts", {})
     base.setdefault("tests", [])
-    base.setdefault("health", [{"test": r.get("test"), "message": r.get("message")}
-                               for r in run.of("health") if r.get("test")])
+    base.setdefault(
+        "health",
+        [{"test": r.get("test"), "message": r.get("message")} for r in run.of("health") if r.get("test")],
+    )
     return {**base, **derived(a)}
 
 
@@ -118,6 +178,8 @@ def write_results(a: Analysis) -> Path:
     """Write results.json atomically into the run folder; returns its path."""
     path = a.run.folder / RESULTS
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(jsonable(assemble(a)), indent=2, default=str, allow_nan=False), encoding="utf-8")
+    tmp.write_text(
+        json.dumps(jsonable(assemble(a)), indent=2, default=str, allow_nan=False), encoding="utf-8"
+    )
     tmp.replace(path)
     return path

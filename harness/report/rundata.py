@@ -41,8 +41,10 @@ class RunData:
     def complete(self) -> bool:
         """True when the run finished: its results.json has an exit status and the journal a run end."""
         ended = any(r.get("kind") == "run" and r.get("action") == "end" for r in self.records)
-        return "exit_status" in self.results and self.results.get("exit_status") is not None and (
-            ended or not self.records
+        return (
+            "exit_status" in self.results
+            and self.results.get("exit_status") is not None
+            and (ended or not self.records)
         )
 
     @property
@@ -92,8 +94,9 @@ def load_results(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc}); expected the results.json a harness run writes") \
-            from None
+        raise ConfigError(
+            f"{path}: not valid JSON ({exc}); expected the results.json a harness run writes"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data

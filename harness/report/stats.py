@@ -57,7 +57,7 @@ def betainc(a: float, b: float, x: float) -> float:
 
 
 def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
+    """P(T <= t) for Student's t, ``df`` degrees of freedom."""
     if df <= 0:
         raise ValueError(f"degrees of freedom must be positive, got {df}")
     tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
@@ -65,7 +65,7 @@ def t_cdf(t: float, df: float) -> float:
 
 
 def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile of Student's t with ``df`` degrees of freedom (``t_quantile(0.975, 10)`` ≈ 2.228)."""
+    """The ``p`` quantile of Student's t, ``df`` degrees of freedom (``t_quantile(0.975, 10)`` = 2.228)."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"quantile level must be in (0, 1), got {p}")
     if p == 0.5:
@@ -153,7 +153,9 @@ def fit_slope(
     m = seg == last
     at = float(tt[m].max())
     level = float(vv[m].mean() + slope * (at - tt[m].mean()))
-    return SlopeFit(slope, slope - half, slope + half, stderr, len(tt), len(groups), dof, confidence, level, at)
+    return SlopeFit(
+        slope, slope - half, slope + half, stderr, len(tt), len(groups), dof, confidence, level, at
+    )
 
 
 def _codes(labels: Sequence[object]) -> np.ndarray:

@@ -28,8 +28,10 @@ def summarize(folder: Path) -> str:
     rig = results.get("rig", {})
     if rig:
         source = f" ({rig['source']})" if rig.get("source") else ""
-        lines.append(f"Rig: **{rig.get('name')}**{source}, capabilities: "
-                     f"{', '.join(rig.get('capabilities', [])) or 'none'}")
+        lines.append(
+            f"Rig: **{rig.get('name')}**{source}, capabilities: "
+            f"{', '.join(rig.get('capabilities', [])) or 'none'}"
+        )
     counts = results.get("counts", {})
     if counts:
         lines.append("Outcome: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))

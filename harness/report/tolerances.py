@@ -94,8 +94,11 @@ def parse_value(value: Any, kind: str) -> float:
         pattern = r"\s*(" + _NUMBER + r")\s*(m|k)?" + re.escape(unit) + r"?\s*"
         m = re.fullmatch(pattern, str(value))
         if not m:
-            raise UnitError(f"expected a rate such as '100{unit}'" + (" or '2mV/h'" if unit == "V/h" else "")
-                            + f", got {value!r}")
+            raise UnitError(
+                f"expected a rate such as '100{unit}'"
+                + (" or '2mV/h'" if unit == "V/h" else "")
+                + f", got {value!r}"
+            )
         scale = {"m": 1e-3, "k": 1e3, None: 1.0}[m.group(2)]
         return abs(float(m.group(1)) * scale)
     if kind in ("amps", "watts"):
@@ -125,15 +128,18 @@ def _entry(metric: str, raw: Any, base: Tolerance | None) -> Tolerance:
     if isinstance(raw, str | int | float) and not isinstance(raw, bool):
         raw = {"relative": raw} if isinstance(raw, str) and raw.strip().endswith("%") else {"absolute": raw}
     if not isinstance(raw, dict):
-        raise UnitError("expected a mapping {relative: 20%, absolute: ...} or a single value, "
-                        f"got {type(raw).__name__}")
+        raise UnitError(
+            f"expected a mapping {{relative: 20%, absolute: ...}} or a single value, got {type(raw).__name__}"
+        )
     unknown = set(raw) - {"relative", "absolute", "worse", "kind"}
     if unknown:
         raise UnitError(f"unknown key {sorted(unknown)[0]!r}; expected relative, absolute, worse, kind")
     worse = raw.get("worse", base.worse if base else None)
     if worse not in ("higher", "lower"):
-        raise UnitError("expected worse: higher or worse: lower (no default for a metric the harness "
-                        f"does not know; known: {', '.join(DEFAULTS)}), got {worse!r}")
+        raise UnitError(
+            "expected worse: higher or worse: lower (no default for a metric the harness "
+            f"does not know; known: {', '.join(DEFAULTS)}), got {worse!r}"
+        )
     kind = raw.get("kind", base.kind if base else "number")
     if kind not in KINDS:
         raise UnitError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
@@ -150,12 +156,14 @@ def _entry(metric: str, raw: Any, base: Tolerance | None) -> Tolerance:
 
 
 def load_tolerances(path: str | os.PathLike[str] | None) -> dict[str, Tolerance]:
-    """The defaults, overridden by the file at ``path`` (if given); ConfigError with file:line on bad input."""
+    """The defaults, overridden by the file at ``path`` if given; ConfigError with file:line on bad input."""
     table = dict(DEFAULTS)
     if path is None:
         return table
     if not os.path.isfile(path):
-        raise ConfigError(f"tolerance file {str(path)!r} not found; expected a YAML file with a tolerances: map")
+        raise ConfigError(
+            f"tolerance file {str(path)!r} not found; expected a YAML file with a tolerances: map"
+        )
     doc = load_yaml(path)
     data = doc.data
     if isinstance(data, dict) and "tolerances" in data:
@@ -163,8 +171,10 @@ def load_tolerances(path: str | os.PathLike[str] | None) -> dict[str, Tolerance]
     else:
         prefix = ()
     if not isinstance(data, dict):
-        raise ConfigError("expected a map of metric name to tolerance (under tolerances:)",
-                          doc.locate(prefix) if prefix else Location(str(path)))
+        raise ConfigError(
+            "expected a map of metric name to tolerance (under tolerances:)",
+            doc.locate(prefix) if prefix else Location(str(path)),
+        )
     for metric, raw in data.items():
         try:
             table[str(metric)] = _entry(str(metric), raw, DEFAULTS.get(str(metric)))

@@ -83,8 +83,9 @@ def trend(
     segments = (data["device"].astype(str) + "/" + data["boot_id"].astype(str)).tolist()
     fit = fit_slope(data["t"].tolist(), data[column].tolist(), segments, confidence=confidence)
     if fit is None:
-        return Trend(name, unit, "unknown", None, floor, None,
-                     f"{name}: too few samples for a trend ({len(data)})")
+        return Trend(
+            name, unit, "unknown", None, floor, None, f"{name}: too few samples for a trend ({len(data)})"
+        )
     per_h = fit.slope * 3600.0
     ci = f"{int(confidence * 100)}% CI {_rate(fit.low * 3600, unit)} … {_rate(fit.high * 3600, unit)}"
     if fit.high < 0.0 and fit.level > floor:
@@ -93,19 +94,39 @@ def trend(
             what = "reaches 0" if floor == 0 else f"reaches {floor:g} {unit}"
             text = f"{name} {what} in {format_span(left)} at {_rate(per_h, unit)} ({ci})"
             return Trend(name, unit, falling, fit, floor, left, text)
-        return Trend(name, unit, "flat", fit, floor, left,
-                     f"{name} flat: {_rate(per_h, unit)} would take {format_span(left)} ({ci})")
+        return Trend(
+            name,
+            unit,
+            "flat",
+            fit,
+            floor,
+            left,
+            f"{name} flat: {_rate(per_h, unit)} would take {format_span(left)} ({ci})",
+        )
     if fit.high < 0.0:
-        return Trend(name, unit, falling, fit, floor, 0.0, f"{name} already at or below {floor:g} {unit} ({ci})")
+        return Trend(
+            name, unit, falling, fit, floor, 0.0, f"{name} already at or below {floor:g} {unit} ({ci})"
+        )
     if fit.low > 0.0:
         return Trend(name, unit, "rising", fit, floor, None, f"{name} rising at {_rate(per_h, unit)} ({ci})")
-    return Trend(name, unit, "flat", fit, floor, None, f"{name} flat: no trend distinguishable from zero ({ci})")
+    return Trend(
+        name, unit, "flat", fit, floor, None, f"{name} flat: no trend distinguishable from zero ({ci})"
+    )
 
 
 def heap_trend(telemetry: pd.DataFrame, *, confidence: float = 0.95) -> Trend:
-    return trend(telemetry, "heap_free", name="heap", unit="B", floor=0.0, falling="leak", confidence=confidence)
+    return trend(
+        telemetry, "heap_free", name="heap", unit="B", floor=0.0, falling="leak", confidence=confidence
+    )
 
 
 def battery_trend(telemetry: pd.DataFrame, *, cutoff_v: float = 3.3, confidence: float = 0.95) -> Trend:
-    return trend(telemetry, "battery_v", name="battery", unit="V", floor=cutoff_v, falling="drain",
-                 confidence=confidence)
+    return trend(
+        telemetry,
+        "battery_v",
+        name="battery",
+        unit="V",
+        floor=cutoff_v,
+        falling="drain",
+        confidence=confidence,
+    )

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from harness.report.build import Built, build
-
 from tests.report.twinlog import SoakSpec, Truth, write_soak
 
 

@@ -22,7 +22,8 @@ def _results(folder: Path) -> dict:
 
 
 def test_results_json_gets_metrics_from_the_journal_and_keeps_the_plugins_fields(
-        built_soak: tuple[Path, Truth, Built]) -> None:
+    built_soak: tuple[Path, Truth, Built],
+) -> None:
     folder, truth, _ = built_soak
     before = json.loads((folder / "plugin-results.json").read_text(encoding="utf-8"))
     data = _results(folder)
@@ -56,15 +57,20 @@ def test_building_twice_gives_the_same_numbers(soak_run: tuple[Path, Truth]) -> 
     assert first == second
 
 
-def test_soak_page_is_self_contained_with_verdicts_before_plots(built_soak: tuple[Path, Truth, Built]) -> None:
+def test_soak_page_is_self_contained_with_verdicts_before_plots(
+    built_soak: tuple[Path, Truth, Built],
+) -> None:
     _, _, built = built_soak
     page = built.soak.html.read_text(encoding="utf-8")
     assert page.index("<h2>Verdicts") < page.index("<h2>Time series") < page.index("<h2>Reboots")
     assert not re.search(r"(src|href)=\"(?!data:)", page), "everything must be inline"
     assert "http://" not in page and "https://" not in page
     assert page.count("data:image/png;base64,") == 3
-    assert {p.name for p in built.soak.pngs} == {"soak-timeseries.png", "soak-heap-trend.png",
-                                                 "soak-battery-trend.png"}
+    assert {p.name for p in built.soak.pngs} == {
+        "soak-timeseries.png",
+        "soak-heap-trend.png",
+        "soak-battery-trend.png",
+    }
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in built.soak.pngs)
     assert "UNEXPECTED" in page and "watchdog" in page
     assert not built.soak.passed

@@ -20,7 +20,9 @@ def test_subcommands_mount_on_any_argparse_parser() -> None:
         assert callable(parser.parse_args(["report", name, "r"]).func)
 
 
-def test_build_prints_where_everything_went(soak_run: tuple[Path, Truth], capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_prints_where_everything_went(
+    soak_run: tuple[Path, Truth], capsys: pytest.CaptureFixture[str]
+) -> None:
     folder, _ = soak_run
     assert main(["report", "build", str(folder)]) == 0
     out = capsys.readouterr().out
@@ -28,8 +30,9 @@ def test_build_prints_where_everything_went(soak_run: tuple[Path, Truth], capsys
     assert "complete run; ATTENTION" in out
 
 
-def test_soak_and_export_commands(soak_run: tuple[Path, Truth], tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_soak_and_export_commands(
+    soak_run: tuple[Path, Truth], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder, _ = soak_run
     assert main(["report", "soak", str(folder), "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "soak.html").is_file()
@@ -40,14 +43,17 @@ def test_soak_and_export_commands(soak_run: tuple[Path, Truth], tmp_path: Path,
 
 
 @pytest.mark.parametrize("command", ["build", "soak", "export", "promote"])
-def test_missing_run_folder_is_one_line_and_exit_2(command: str, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_run_folder_is_one_line_and_exit_2(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["report", command, str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not found; expected a folder such as reports/<run-id>" in err
 
 
-def test_corrupt_results_json_is_one_line(soak_run: tuple[Path, Truth], capsys: pytest.CaptureFixture[str]) -> None:
+def test_corrupt_results_json_is_one_line(
+    soak_run: tuple[Path, Truth], capsys: pytest.CaptureFixture[str]
+) -> None:
     folder, _ = soak_run
     (folder / "results.json").write_text("[1, 2", encoding="utf-8")
     assert main(["report", "build", str(folder)]) == 2
@@ -57,5 +63,7 @@ def test_corrupt_results_json_is_one_line(soak_run: tuple[Path, Truth], capsys: 
 
 def test_missing_tolerance_file(soak_run: tuple[Path, Truth], capsys: pytest.CaptureFixture[str]) -> None:
     folder, _ = soak_run
-    assert main(["report", "compare", str(folder), "--baseline", str(folder), "--tolerances", "nope.yaml"]) == 2
+    assert (
+        main(["report", "compare", str(folder), "--baseline", str(folder), "--tolerances", "nope.yaml"]) == 2
+    )
     assert "tolerance file 'nope.yaml' not found" in capsys.readouterr().err

@@ -38,7 +38,8 @@ def test_one_new_failure_and_a_slower_ota_are_exactly_the_findings(pair: tuple[P
 
 
 def test_compare_command_exits_non_zero_and_writes_markdown_and_html(
-        pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, cur = pair
     assert main(["report", "compare", str(cur), "--baseline", str(base)]) == 1
     out = capsys.readouterr().out
@@ -50,7 +51,9 @@ def test_compare_command_exits_non_zero_and_writes_markdown_and_html(
     assert "REGRESSED" in page and "New failures (1)" in page
 
 
-def test_a_run_against_itself_has_no_finding(pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_against_itself_has_no_finding(
+    pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, _ = pair
     assert main(["report", "compare", str(base), "--baseline", str(base)]) == 0
     assert "no regression" in capsys.readouterr().out
@@ -70,8 +73,14 @@ def test_a_tolerance_file_can_allow_the_slower_ota(pair: tuple[Path, Path], tmp_
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("tolerances:\n  heap.slope: {absolute: lots}\n", r"tol\.yaml:2:\d+: heap\.slope: expected a rate such as '100B/h'"),
-        ("tolerances:\n  ota.duration.max: {relative: -5%}\n", r"ota\.duration\.max: expected a percentage of 0% or more"),
+        (
+            "tolerances:\n  heap.slope: {absolute: lots}\n",
+            r"tol\.yaml:2:\d+: heap\.slope: expected a rate such as '100B/h'",
+        ),
+        (
+            "tolerances:\n  ota.duration.max: {relative: -5%}\n",
+            r"ota\.duration\.max: expected a percentage of 0% or more",
+        ),
         ("tolerances:\n  my.metric: 10%\n", r"my\.metric: expected worse: higher or worse: lower"),
         ("tolerances:\n  boot.time.p50: {relativ: 5%}\n", r"unknown key 'relativ'"),
         ("tolerances: [1, 2]\n", r"expected a map of metric name to tolerance"),
@@ -95,8 +104,12 @@ def test_custom_metric_tolerance_needs_a_direction(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("nodeid", "key"),
-    [("t.py::test_x[2-5]", "t.py::test_x"), ("t.py::test_x[a-2-5]", "t.py::test_x[a]"),
-     ("t.py::test_x[a]", "t.py::test_x[a]"), ("t.py::test_x", "t.py::test_x")],
+    [
+        ("t.py::test_x[2-5]", "t.py::test_x"),
+        ("t.py::test_x[a-2-5]", "t.py::test_x[a]"),
+        ("t.py::test_x[a]", "t.py::test_x[a]"),
+        ("t.py::test_x", "t.py::test_x"),
+    ],
 )
 def test_repeats_group_under_one_test(nodeid: str, key: str) -> None:
     assert repeat_key(nodeid) == key
@@ -104,15 +117,32 @@ def test_repeats_group_under_one_test(nodeid: str, key: str) -> None:
 
 def test_outcome_classes() -> None:
     def results(**outcomes: list[str]) -> dict:
-        return {"tests": [{"test": f"t.py::{name}[{i + 1}-{len(seq)}]", "outcome": o}
-                          for name, seq in outcomes.items() for i, o in enumerate(seq)]}
+        return {
+            "tests": [
+                {"test": f"t.py::{name}[{i + 1}-{len(seq)}]", "outcome": o}
+                for name, seq in outcomes.items()
+                for i, o in enumerate(seq)
+            ]
+        }
 
     cmp = Comparison("now", "before")
     compare_tests(
         cmp,
-        results(new=["failed"], fixed=["passed"], still=["error"], flaky=["passed", "failed", "passed"],
-                ok=["passed", "passed"]),
-        results(new=["passed"], fixed=["failed"], still=["failed"], flaky=["passed"], ok=["passed"], gone=["passed"]),
+        results(
+            new=["failed"],
+            fixed=["passed"],
+            still=["error"],
+            flaky=["passed", "failed", "passed"],
+            ok=["passed", "passed"],
+        ),
+        results(
+            new=["passed"],
+            fixed=["failed"],
+            still=["failed"],
+            flaky=["passed"],
+            ok=["passed"],
+            gone=["passed"],
+        ),
     )
     assert cmp.new_failures == ["t.py::new"]
     assert cmp.fixed == ["t.py::fixed"]
@@ -122,8 +152,9 @@ def test_outcome_classes() -> None:
     assert cmp.findings == ["new failure: t.py::new"]  # flaky tests are listed, not gated on
 
 
-def test_promote_makes_a_named_baseline_that_compare_finds(pair: tuple[Path, Path],
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_promote_makes_a_named_baseline_that_compare_finds(
+    pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, cur = pair
     target = promote(base, "nightly")
     assert target == base.parent / "baselines" / "nightly"
@@ -137,8 +168,9 @@ def test_promote_makes_a_named_baseline_that_compare_finds(pair: tuple[Path, Pat
     capsys.readouterr()
 
 
-def test_unknown_baseline_lists_the_available_ones(pair: tuple[Path, Path],
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_baseline_lists_the_available_ones(
+    pair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     base, cur = pair
     promote(base, "nightly")
     assert main(["report", "compare", str(cur), "--baseline", "weekly"]) == 2

@@ -15,7 +15,9 @@ def rec(kind: str, t: float, **fields: Any) -> dict[str, Any]:
 
 
 def tel(t: float, seq: int, boot: str = "b1", **extra: Any) -> dict[str, Any]:
-    return rec("telemetry", t, device="d", arrival=t, payload={"device": "d", "boot_id": boot, "seq": seq, **extra})
+    return rec(
+        "telemetry", t, device="d", arrival=t, payload={"device": "d", "boot_id": boot, "seq": seq, **extra}
+    )
 
 
 def test_partition_ends_at_heal_and_profile_at_the_next_change() -> None:
@@ -45,10 +47,17 @@ def test_reboots_are_expected_only_with_a_harness_cause() -> None:
         rec("boot", 101.2, device="d", reason="reboot", seconds=1.0),
         rec("boot", 500, device="d", reason="reboot", seconds=1.0),  # nobody asked
         rec("boot", 900, device="d", reason="watchdog", seconds=1.0),
-        tel(1000, 5, "b1"), tel(1100, 1, "b2", uptime=30.0),  # a boot only telemetry saw
+        tel(1000, 5, "b1"),
+        tel(1100, 1, "b2", uptime=30.0),  # a boot only telemetry saw
     ]
     got = [(b.reason, b.expected) for b in ev.reboots(records)]
-    assert got == [("power-on", True), ("reboot", True), ("reboot", False), ("watchdog", False), ("unseen", False)]
+    assert got == [
+        ("power-on", True),
+        ("reboot", True),
+        ("reboot", False),
+        ("watchdog", False),
+        ("unseen", False),
+    ]
     unseen = ev.reboots(records)[-1]
     assert unseen.t == pytest.approx(1070.0)  # arrival minus uptime
     markers = ev.markers(records, ev.reboots(records), [])
@@ -65,8 +74,11 @@ def test_ota_attempts_with_durations_and_outcomes() -> None:
         rec("ota", 200, device="d", phase="job", version="2.2"),
     ]
     got = ev.ota_attempts(records)
-    assert [(o.version, o.outcome, o.duration) for o in got] == [("2.0", "committed", 30), ("2.1", "rolled_back", 12),
-                                                                 ("2.2", "unfinished", None)]
+    assert [(o.version, o.outcome, o.duration) for o in got] == [
+        ("2.0", "committed", 30),
+        ("2.1", "rolled_back", 12),
+        ("2.2", "unfinished", None),
+    ]
     assert got[0].timings == {"download_s": 20} and got[1].reason == "trial boot failed"
 
 
@@ -80,10 +92,14 @@ def test_power_summary_integrates_energy() -> None:
 
 
 def test_journal_accounting_counts_loss_by_cause_duplicates_and_late() -> None:
-    records = [tel(1, 1), tel(2, 2), tel(3, 2),  # duplicate
-               tel(10, 5),  # 3, 4 lost inside the partition band
-               tel(20, 9, dropped_ranges=[[6, 7]]),  # 6, 7 dropped by the device; 8 unexplained
-               tel(21, 8)]  # 8 arrives late after all
+    records = [
+        tel(1, 1),
+        tel(2, 2),
+        tel(3, 2),  # duplicate
+        tel(10, 5),  # 3, 4 lost inside the partition band
+        tel(20, 9, dropped_ranges=[[6, 7]]),  # 6, 7 dropped by the device; 8 unexplained
+        tel(21, 8),
+    ]  # 8 arrives late after all
     band = ev.Band(4, 9, "partition", "partition")
     acc = count_from_journal(records, [band])
     dev = acc.devices["d"]

@@ -10,7 +10,7 @@ import pytest
 
 from harness.report.pytest_support import junit_properties, terminal_lines
 
-CONFTEST = '''
+CONFTEST = """
 import time
 from pathlib import Path
 
@@ -30,9 +30,9 @@ def pytest_runtest_call(item):
         if allure_active(item.config):
             Path("capture.pcap").write_bytes(bytes(24))
             allure_report(records, rig="twin", console_text="BOOT-DONE\\n> ", pcaps=[Path("capture.pcap")])
-'''
+"""
 
-TEST = '''
+TEST = """
 import time
 
 from harness.report.journal import Journal
@@ -51,7 +51,7 @@ def test_device_boots_and_reports():
         j.record("step", scenario="boot-smoke", index="steps[0]", name="power on", status="passed", duration=1.5)
         j.record("step", scenario="boot-smoke", index="steps[1]", name="check version", status="failed",
                  observed="1.2.3", expected="1.2.4")
-'''
+"""
 
 
 @pytest.fixture
@@ -85,12 +85,15 @@ def test_allure_gets_labels_steps_and_attachments(suite: pytest.Pytester) -> Non
 
 
 def test_junit_properties_skip_absent_values() -> None:
-    props = junit_properties({"boot.time.p50": 1.23456789, "ota.outcome": "none", "heap.slope": None,
-                              "telemetry.received": 12})
+    props = junit_properties(
+        {"boot.time.p50": 1.23456789, "ota.outcome": "none", "heap.slope": None, "telemetry.received": 12}
+    )
     assert props == [("harness.boot.time.p50", "1.23457"), ("harness.telemetry.received", "12")]
 
 
-def test_terminal_lines_name_the_report(soak_run: tuple[Path, object], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_terminal_lines_name_the_report(
+    soak_run: tuple[Path, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from harness.report import soak
     from harness.report.pytest_support import finish_run
 

@@ -12,8 +12,14 @@ from harness.report.stats import fit_slope, percentile, t_cdf, t_quantile
 @pytest.mark.parametrize(
     ("p", "df", "expected"),
     [  # from standard t tables
-        (0.975, 1, 12.7062), (0.975, 2, 4.3027), (0.975, 5, 2.5706), (0.975, 10, 2.2281),
-        (0.975, 30, 2.0423), (0.95, 10, 1.8125), (0.995, 20, 2.8453), (0.975, 1e6, 1.9600),
+        (0.975, 1, 12.7062),
+        (0.975, 2, 4.3027),
+        (0.975, 5, 2.5706),
+        (0.975, 10, 2.2281),
+        (0.975, 30, 2.0423),
+        (0.95, 10, 1.8125),
+        (0.995, 20, 2.8453),
+        (0.975, 1e6, 1.9600),
     ],
 )
 def test_t_quantile_matches_tables(p: float, df: float, expected: float) -> None:

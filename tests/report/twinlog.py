@@ -48,8 +48,12 @@ class SoakSpec:
     partition: tuple[float, float] | None = (2.0, 2.5)  # hours
     profile_at_h: float | None = 6.0
     duplicate_every: int = 0
-    tests: dict[str, str] = field(default_factory=lambda: {"tests/device/test_boot.py::test_boots": "passed",
-                                                          "tests/device/test_power.py::test_cut": "passed"})
+    tests: dict[str, str] = field(
+        default_factory=lambda: {
+            "tests/device/test_boot.py::test_boots": "passed",
+            "tests/device/test_power.py::test_cut": "passed",
+        }
+    )
     checks: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -80,20 +84,34 @@ class _Twin:
             return
         hours = (t - T0) / HOUR
         payload = {
-            "device": "twin", "boot_id": self.boot_id, "seq": self.seq, "uptime": round(t - self.boot_t, 3),
-            "heap_free": int(self.heap(t)), "battery_v": round(4.1 - 0.005 * hours + self.rng.gauss(0, 0.002), 4),
-            "rssi": round(-60 + 4 * self.rng.gauss(0, 1)), "temp_c": round(25 + 3 * self.rng.random(), 2),
-            "fw": self.fw, "ts": t, "dropped": 0,
+            "device": "twin",
+            "boot_id": self.boot_id,
+            "seq": self.seq,
+            "uptime": round(t - self.boot_t, 3),
+            "heap_free": int(self.heap(t)),
+            "battery_v": round(4.1 - 0.005 * hours + self.rng.gauss(0, 0.002), 4),
+            "rssi": round(-60 + 4 * self.rng.gauss(0, 1)),
+            "temp_c": round(25 + 3 * self.rng.random(), 2),
+            "fw": self.fw,
+            "ts": t,
+            "dropped": 0,
         }
         copies = 2 if self.spec.duplicate_every and self.seq % self.spec.duplicate_every == 0 else 1
         self.truth.duplicates += copies - 1
         for _ in range(copies):
-            self.j.record("telemetry", t=t + latency, device="twin", topic="devices/twin/telemetry",
-                          arrival=t + latency, payload=payload)
+            self.j.record(
+                "telemetry",
+                t=t + latency,
+                device="twin",
+                topic="devices/twin/telemetry",
+                arrival=t + latency,
+                payload=payload,
+            )
 
 
-def write_soak(folder: Path, spec: SoakSpec | None = None, *, truncate: bool = False,
-               with_results: bool = True) -> Truth:
+def write_soak(
+    folder: Path, spec: SoakSpec | None = None, *, truncate: bool = False, with_results: bool = True
+) -> Truth:
     """Write a soak run into ``folder``; with ``truncate`` it dies mid-record and leaves no results.json."""
     spec = spec or SoakSpec()
     folder.mkdir(parents=True, exist_ok=True)
@@ -101,12 +119,28 @@ def write_soak(folder: Path, spec: SoakSpec | None = None, *, truncate: bool = F
     journal = Journal(folder / "journal.jsonl", run_id=folder.name)
     j = journal
     j.record("run", t=T0 - 5, action="start", run_id=folder.name, rig="twin")
-    j.record("scenario", t=T0 - 4, action="start", scenario="soak-nightly", seed=spec.seed,
-             duration=spec.hours * HOUR, injections=[], rig="twin")
+    j.record(
+        "scenario",
+        t=T0 - 4,
+        action="start",
+        scenario="soak-nightly",
+        seed=spec.seed,
+        duration=spec.hours * HOUR,
+        injections=[],
+        rig="twin",
+    )
     j.record("power", t=T0 - 3, action="on", channel=1, volts=3.7, amps=0.5, source="twin-psu")
     twin = _Twin(spec, j, truth)
-    j.record("step", t=T0 + 2, scenario="soak-nightly", index="steps[0]", name="power on", status="passed",
-             duration=1.3, observed="ready in 1300ms")
+    j.record(
+        "step",
+        t=T0 + 2,
+        scenario="soak-nightly",
+        index="steps[0]",
+        name="power on",
+        status="passed",
+        duration=1.3,
+        observed="ready in 1300ms",
+    )
     end = T0 + spec.hours * HOUR
     events: list[tuple[float, str]] = []
     if spec.partition:
@@ -126,18 +160,37 @@ def write_soak(folder: Path, spec: SoakSpec | None = None, *, truncate: bool = F
             when, what = events.pop(0)
             if what == "partition":
                 partitioned = True
-                j.record("injection", t=when, action="partition", service="mqtt", params={"duration": None},
-                         direction="both")
+                j.record(
+                    "injection",
+                    t=when,
+                    action="partition",
+                    service="mqtt",
+                    params={"duration": None},
+                    direction="both",
+                )
             elif what == "heal":
                 partitioned = slow = False
                 j.record("injection", t=when, action="heal", service=None, params={}, direction="both")
             elif what == "profile":
                 slow = True
-                j.record("injection", t=when, action="profile", service="mqtt", params={"profile": "3g-poor"},
-                         direction="both")
+                j.record(
+                    "injection",
+                    t=when,
+                    action="profile",
+                    service="mqtt",
+                    params={"profile": "3g-poor"},
+                    direction="both",
+                )
             elif what == "power-cut":
-                j.record("injection", t=when, action="power-cut", params={"off": 2.0}, at=when - T0,
-                         scenario="soak-nightly", event=0)
+                j.record(
+                    "injection",
+                    t=when,
+                    action="power-cut",
+                    params={"off": 2.0},
+                    at=when - T0,
+                    scenario="soak-nightly",
+                    event=0,
+                )
                 j.record("power", t=when, action="off", channel=1, source="twin-psu")
                 j.record("power", t=when + 2, action="on", channel=1, source="twin-psu")
                 twin.boot(when + 2, "power-on")
@@ -146,30 +199,61 @@ def write_soak(folder: Path, spec: SoakSpec | None = None, *, truncate: bool = F
                 twin.boot(when, "watchdog")
             elif what == "ota":
                 d = spec.ota_seconds
-                for frac, phase in ((0.0, "job"), (0.05, "downloading"), (0.6, "verifying"), (0.7, "rebooting")):
+                for frac, phase in (
+                    (0.0, "job"),
+                    (0.05, "downloading"),
+                    (0.6, "verifying"),
+                    (0.7, "rebooting"),
+                ):
                     j.record("ota", t=when + frac * d, device="twin", phase=phase, version="1.1.0")
                 twin.fw = "1.1.0"
                 twin.boot(when + 0.72 * d, "reboot")
                 j.record("ota", t=when + 0.8 * d, device="twin", phase="trial", version="1.1.0")
-                j.record("ota", t=when + d, device="twin", phase="committed", version="1.1.0",
-                         timings={"download_s": round(0.55 * d, 3), "verify_s": round(0.1 * d, 3)})
+                j.record(
+                    "ota",
+                    t=when + d,
+                    device="twin",
+                    phase="committed",
+                    version="1.1.0",
+                    timings={"download_s": round(0.55 * d, 3), "verify_s": round(0.1 * d, 3)},
+                )
         if t < twin.boot_t + 3.0:  # still booting: nothing to publish yet
             t += spec.period
             continue
         latency = (1.5 if slow else 0.05) + 0.02 * twin.rng.random()
         twin.publish(t, latency, partitioned)
         if int((t - T0) / spec.period) % 10 == 0:
-            j.record("power", t=t, action="measure", channel=1, volts=3.7, amps=round(0.08 + 0.01 * twin.rng.random(), 4),
-                     source="twin-psu")
+            j.record(
+                "power",
+                t=t,
+                action="measure",
+                channel=1,
+                volts=3.7,
+                amps=round(0.08 + 0.01 * twin.rng.random(), 4),
+                source="twin-psu",
+            )
         t += spec.period
     truth.end = t - spec.period
-    last_level = HEAP_TOTAL - BASE_USED - CONFIG_BYTES - (NOISE_MAX - 16) / 2 \
+    last_level = (
+        HEAP_TOTAL
+        - BASE_USED
+        - CONFIG_BYTES
+        - (NOISE_MAX - 16) / 2
         - spec.leak_per_h * (truth.end - twin.boot_t) / HOUR
+    )
     truth.exhaustion_s = last_level / spec.leak_per_h * HOUR if spec.leak_per_h > 0 else None
     for c in spec.checks:
         j.record("check", t=end, scenario="soak-nightly", **c)
-    j.record("scenario", t=end + 1, action="end", scenario="soak-nightly", passed=all(c["passed"] for c in spec.checks),
-             elapsed=spec.hours * HOUR, fired=[], injection_errors=[])
+    j.record(
+        "scenario",
+        t=end + 1,
+        action="end",
+        scenario="soak-nightly",
+        passed=all(c["passed"] for c in spec.checks),
+        elapsed=spec.hours * HOUR,
+        fired=[],
+        injection_errors=[],
+    )
     if not truncate:
         j.record("run", t=end + 2, action="end")
     journal.close()
@@ -188,7 +272,14 @@ def write_results_json(folder: Path, tests: dict[str, str], *, started: float, f
     for name, outcome in tests.items():
         counts[outcome] = counts.get(outcome, 0) + 1
         rows.append({"test": name, "outcome": outcome, "phase": "call", "duration": 1.0, "properties": {}})
-    data = {"run_id": folder.name, "rig": {"name": "twin", "source": "built-in", "capabilities": ["console", "power"]},
-            "started": started, "finished": finished, "exit_status": 1 if "failed" in counts else 0,
-            "counts": counts, "tests": rows, "health": []}
+    data = {
+        "run_id": folder.name,
+        "rig": {"name": "twin", "source": "built-in", "capabilities": ["console", "power"]},
+        "started": started,
+        "finished": finished,
+        "exit_status": 1 if "failed" in counts else 0,
+        "counts": counts,
+        "tests": rows,
+        "health": [],
+    }
     (folder / "results.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
