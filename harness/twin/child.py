@@ -125,7 +125,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     die_with_parent(args.parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the rig decides when we stop
+    # The rig decides when we stop (EOF on the control pipe, or our death with it): a Ctrl-C or a
+    # SIGTERM sent to the whole process group must not take the board down behind the rig's back.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     config = HostConfig(
         flash_path=args.flash,
         console_fd=args.console_fd,

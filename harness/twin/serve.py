@@ -110,7 +110,7 @@ async def serve(options: RigOptions) -> int:
         await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
         for task in (stopped, failed):
             task.cancel()
-        return 1 if rig.failed.is_set() else 0
+        return 1 if rig.failed.is_set() and not stop.is_set() else 0
     finally:
         await rig.close()
 

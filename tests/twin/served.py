@@ -45,6 +45,7 @@ def start_served(workdir: Path, args: list[str], *, flash: bool = True) -> Serve
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so a test may signal the whole group
         )
     assert process.stdout is not None
     line = b""
@@ -102,12 +103,15 @@ def wait_gone(pids: set[int], timeout: float) -> set[int]:
     return remaining
 
 
-def stop_served(twin: ServedTwin, signum: signal.Signals = signal.SIGTERM) -> None:
-    """Signal the rig (SIGTERM); assert it exits 0 and that its host and board processes are gone."""
+def stop_served(twin: ServedTwin, signum: signal.Signals = signal.SIGTERM, *, group: bool = False) -> None:
+    """Signal the rig (or its whole process group); assert it exits 0 and its children are gone."""
     process = twin.process
     children = descendants(process.pid)
     if process.poll() is None:
-        process.send_signal(signum)
+        if group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
     try:
         code = process.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:

@@ -69,14 +69,19 @@ def test_ready_line_describes_the_rig(serve: Serve, tmp_path: Path) -> None:
     assert (tmp_path / "flash.bin").stat().st_size == 4 * 4096 + 2 * 512 * 4096
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_rig_and_children_and_removes_temporary_flash(serve: Serve, signum: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True), (signal.SIGINT, True)],
+)
+def test_signal_stops_rig_and_children_and_removes_temporary_flash(
+    serve: Serve, signum: signal.Signals, group: bool
+) -> None:
     twin = serve(flash=False)
     flash = Path(str(twin.ready["flash"]))
     children = descendants(twin.process.pid)
     assert flash.exists()
     assert len(children) == 2, f"expected board host + board process, found {children}"
-    stop_served(twin, signum)
+    stop_served(twin, signum, group=group)
     assert not any(alive(pid) for pid in children)
     assert not flash.exists()
 
