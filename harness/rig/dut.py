@@ -91,8 +91,14 @@ class Dut:
         self._record("boot", reason=reason, seconds=round(record.seconds, 6))
         return record
 
-    def power_on(self, timeout: float | None = None) -> BootRecord:
-        """Switch the supply on and wait until the device is ready."""
+    def power_on(self, timeout: float | None = None) -> BootRecord | None:
+        """Switch the supply on and wait until the device is ready.
+
+        Already on: nothing boots; returns None once the device answers its prompt (or, if it
+        does not, after a power cycle brought it back).
+        """
+        if self.power.is_on():
+            return None if self.is_responsive() else self.power_cycle(timeout=timeout)
         self.console.flush_input()
         mark, start = self.console.mark(), time.monotonic()
         self.power.on()
