@@ -12,7 +12,13 @@ import pytest
 DOC = Path(__file__).resolve().parents[2] / "docs" / "twin.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
 EXPECTED = [
-    ["TWIN-LABS,TWIN-PSU3,TWIN-0001,1.0", "reset_cause=power-on", "BOOT-DONE", "fw 1.0.0 slot=A build=", "0.0000"],
+    [
+        "TWIN-LABS,TWIN-PSU3,TWIN-0001,1.0",
+        "reset_cause=power-on",
+        "BOOT-DONE",
+        "fw 1.0.0 slot=A build=",
+        "0.0000",
+    ],
     ["2.0.0 2 slow-boot", "ImageFault(reason='truncated header (100 of 256 bytes)')"],
     ["BOOT slot=A fw=1.0.0 boot_count=1", "BOOT-DONE", "fw 1.0.0 slot=A build="],
 ]

@@ -21,7 +21,12 @@ def test_round_trip_keeps_every_field() -> None:
     image = build_image("2.3.4", security_counter=5, variant="leak", variant_param=4096, size=1000, signature=signature)
     info = parse_image(image + b"\xff" * 100)
     assert isinstance(info, ImageInfo)
-    assert (info.version, info.security_counter, info.variant, info.variant_param) == ("2.3.4", 5, Variant.LEAK, 4096)
+    assert (info.version, info.security_counter, info.variant, info.variant_param) == (
+        "2.3.4",
+        5,
+        Variant.LEAK,
+        4096,
+    )
     assert info.payload_size == 1000
     assert info.signature == signature
     assert info.total_size == len(image) == HEADER_SIZE + 1000 + SIGNATURE_SIZE

@@ -213,7 +213,11 @@ def test_power_cut_mid_program_tears_a_copy_and_keeps_a_config(serve: Serve, vis
 
 @pytest.mark.parametrize(
     ("off", "on"),
-    [(":OUTP CH1,OFF", ":OUTP CH1,ON"), ("OUTP OFF,(@1)", "OUTP ON,(@1)"), ("*RST", ":APPL CH1,3.3,0.5;OUTP ON")],
+    [
+        (":OUTP CH1,OFF", ":OUTP CH1,ON"),
+        ("OUTP OFF,(@1)", "OUTP ON,(@1)"),
+        ("*RST", ":APPL CH1,3.3,0.5;OUTP ON"),
+    ],
 )
 def test_dialect_forms_switch_the_board(serve: Serve, visa, console_of, off: str, on: str) -> None:
     twin = serve("--power", "off")

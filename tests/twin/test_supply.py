@@ -115,4 +115,9 @@ def test_syntax_helpers() -> None:
     assert split_units(" a ; b;;c ") == ["a", "b", "c"]
     assert split_units("VOLT 1,(@1;2)") == ["VOLT 1,(@1;2)"]
     unit = parse_unit(":OUTP:STAT? (@1,2)")
-    assert (unit.tokens, unit.query, unit.params, unit.absolute) == (("OUTP", "STAT"), True, ("(@1,2)",), True)
+    assert (unit.tokens, unit.query, unit.params, unit.absolute) == (
+        ("OUTP", "STAT"),
+        True,
+        ("(@1,2)",),
+        True,
+    )
