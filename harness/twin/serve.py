@@ -54,6 +54,12 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _device_id(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,32}", text):
+        raise argparse.ArgumentTypeError(f"expected 1-32 of A-Z a-z 0-9 . _ - (got {text!r})")
+    return text
+
+
 def _channel(text: str) -> int:
     if text not in ("1", "2", "3"):
         raise argparse.ArgumentTypeError(f"expected a supply channel 1, 2 or 3 (got {text!r})")
@@ -67,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="SCPI listen address (default 127.0.0.1)")
     parser.add_argument("--scpi-port", type=_port, default=0, help="SCPI TCP port (default 0: a free port)")
     parser.add_argument("--power", choices=("on", "off"), default="on", help="initial output state")
-    parser.add_argument("--device-id", default="twin-0001", help="device id shown in status")
+    parser.add_argument("--device-id", type=_device_id, default="twin-0001", help="device id shown in status")
     parser.add_argument("--boot-time", type=parse_duration, default=0.05, help="bootloader-to-app time")
     parser.add_argument("--flash-program-time", type=parse_duration, default=0.0,
                         help="time per 256-byte program unit (default 0); the firmware stalls meanwhile, "

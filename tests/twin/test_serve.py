@@ -292,6 +292,9 @@ def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
         (["--slot-pages", "0"], "argument --slot-pages: expected an integer >= 1 (got '0')"),
         (["--channel", "4"], "argument --channel: expected a supply channel 1, 2 or 3 (got '4')"),
         (["--power", "maybe"], "argument --power: invalid choice: 'maybe'"),
+        (["--device-id", "a,b"], "argument --device-id: expected 1-32 of A-Z a-z 0-9 . _ - (got 'a,b')"),
+        (["--seed", "x"], "argument --seed: invalid int value: 'x'"),
+        (["--scpi-port", "70000"], "argument --scpi-port: expected a TCP port 0..65535"),
     ],
 )
 def test_bad_arguments_are_one_line(args: list[str], needle: str) -> None:
