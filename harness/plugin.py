@@ -208,6 +208,53 @@ def dut(rig: Any) -> Any:
     return rig.dut
 
 
+def _services(request: pytest.FixtureRequest, what: str) -> Any:
+    state = request.config.stash[STATE]
+    if state.broken:
+        pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+    try:
+        services = state.services()
+    except HarnessError as exc:
+        pytest.fail(f"could not start the rig's services: {exc}", pytrace=False)
+    if services is None:
+        pytest.skip(f"rig {state.spec.name!r} has no services section: no {what}")
+    return services
+
+
+@pytest.fixture
+def network(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The impairment point between the device and its services (harness.drivers.netem.ImpairmentPoint).
+
+    Whatever a test applies is cleared when it ends, so conditions never leak into the next test.
+    """
+    services = _services(request, "network")
+    if services.network is None:
+        pytest.skip("the rig's services run without an impairment point (services.network: false)")
+    yield services.network
+    services.network.heal()
+    services.network.clear()
+
+
+@pytest.fixture
+def telemetry(request: pytest.FixtureRequest) -> Any:
+    """The device's telemetry since this test began: wait_for, frame, summary, assert_no_unexplained_loss."""
+    from harness.rig.services import TelemetryView
+
+    services = _services(request, "telemetry")
+    state = request.config.stash[STATE]
+    device = state.spec.twin.device_id if state.spec.twin else None
+    return TelemetryView(services.collector, device)
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The run's MQTT broker: stop(), start_again(), restart(), outage(duration). Restarted if a test leaves it down."""
+    services = _services(request, "broker")
+    yield services.broker
+    if hasattr(services.broker, "running") and not services.broker.running:
+        services.broker.start_again()
+
+
 @pytest.fixture(scope="session")
 def journal(request: pytest.FixtureRequest) -> Any:
     """This run's journal (harness.report.journal.Journal): record(kind, **fields)."""

@@ -36,6 +36,7 @@ class HarnessSession:
     health_checks: bool = True
     _journal: Journal | None = None
     _rig: Any = None
+    _services: Any = None
     workdir: Path | None = None
     broken: str | None = None
     health_events: list[HealthEvent] = field(default_factory=list)
@@ -75,6 +76,25 @@ class HarnessSession:
                 raise RigError(self.broken) from exc
         return self._rig
 
+    def services(self) -> Any:
+        """The rig's broker, impairment point and collector, started on first use, device wired to them."""
+        if self.spec.services is None:
+            return None
+        if self._services is None:
+            from harness.rig.services import RigServices
+
+            rig = self.rig()
+            services = RigServices.start(self.spec.services, self.folder, self.journal)
+            try:
+                rig.dut.ensure_ready()
+                device_id = self.spec.twin.device_id if self.spec.twin else self.spec.name
+                services.point_device_at_broker(rig.dut, device_id, self.spec.services.telemetry_interval)
+            except BaseException:
+                services.close()
+                raise
+            self._services = services
+        return self._services
+
     def health_check(self, nodeid: str) -> str | None:
         """Check the device before a test; returns what was recovered, raises RigError when it is gone."""
         rig = self.rig()
@@ -94,7 +114,15 @@ class HarnessSession:
         return message
 
     def close(self) -> None:
+        services, self._services = self._services, None
         rig, self._rig = self._rig, None
+        try:
+            if services is not None:
+                services.close()
+        finally:
+            self._close_rig(rig)
+
+    def _close_rig(self, rig: Any) -> None:
         try:
             if rig is not None:
                 rig.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -57,6 +58,17 @@ class DeviceProfile(_Strict):
     set_config: str = Field(
         default="config set {key} {value}",
         description="command template to change a device setting (e.g. point it at a broker)",
+    )
+    broker_setup: list[str] = Field(
+        default_factory=list,
+        description="commands that point the firmware at the run's broker: templates with {host}, {port}, "
+        "{device_id}; empty: the firmware cannot be pointed at a broker from its console",
+    )
+    broker_apply: Literal["reboot", "none"] = Field(
+        default="reboot", description="what makes the firmware use a new broker setting"
+    )
+    telemetry_interval_key: str | None = Field(
+        default=None, description="setting (for set_config) that holds the telemetry period in seconds"
     )
 
     @field_validator("boot_done", "error_pattern")

@@ -66,6 +66,41 @@ class PowerSpec(_Strict):
         return value
 
 
+class BrokerTLS(_Strict):
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    insecure: bool = False
+
+
+class ServicesSpec(_Strict):
+    """The device's services for a run: an MQTT broker, and the impairment point in front of it."""
+
+    broker: str = Field(
+        default="auto",
+        description="auto | mosquitto | embedded (started by the harness) or mqtt[s]://host:port (existing)",
+    )
+    tls: BrokerTLS | None = None
+    username: str | None = None
+    password: str | None = None
+    network: bool = Field(default=True, description="route the device's service traffic through the impairment point")
+    seed: int = Field(default=1, description="seed of the impairment point's randomness")
+    listen_host: str = Field(default="127.0.0.1", description="where the impairment point listens for the device")
+    advertise_host: str | None = Field(
+        default=None, description="the address the device is told to connect to (default: listen_host)"
+    )
+    telemetry_interval: Duration | None = Field(
+        default=None, description="set the device's telemetry period (via the profile's set_config)"
+    )
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, value: str) -> str:
+        if value in ("auto", "mosquitto", "embedded") or value.startswith(("mqtt://", "mqtts://")):
+            return value
+        raise ValueError(f"expected auto, mosquitto, embedded or an mqtt://host:port URL, got {value!r}")
+
+
 def _profile(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -83,6 +118,7 @@ class RigSpec(_Strict):
     twin: TwinSpec | None = None
     console: ConsoleSpec | None = None
     power: PowerSpec | None = None
+    services: ServicesSpec | None = None
     profile: Annotated[DeviceProfile, BeforeValidator(_profile)] = Field(
         default_factory=lambda: get_profile("twin-reference")
     )
@@ -123,4 +159,8 @@ class RigSpec(_Strict):
             caps.add("console")
         if self.twin is not None or self.power is not None:
             caps.add("power")
+        if self.services is not None and "console" in caps and self.profile.broker_setup:
+            caps.add("telemetry")
+            if self.services.network:
+                caps.add("network")
         return frozenset(caps)

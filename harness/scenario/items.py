@@ -84,16 +84,22 @@ class ScenarioItem(pytest.Item):
             pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
         if recovered:
             self.user_properties.append(("rig_health", recovered))
-        services = state.services() if hasattr(state, "services") else {}
+        needs = self.loaded.scenario.needed_capabilities()
+        services = state.services() if needs & {"network", "telemetry", "ota"} else None
+        telemetry = None
+        if services is not None:
+            from harness.rig.services import TelemetryView
+
+            telemetry = TelemetryView(services.collector, state.spec.twin.device_id if state.spec.twin else None)
         ctx = ScenarioContext(
             journal=state.journal,
             dut=rig.dut,
             power=rig._power,
             console=rig._console,
-            network=services.get("network"),
-            telemetry=services.get("telemetry"),
-            broker=services.get("broker"),
-            ota=services.get("ota"),
+            network=services.network if services is not None else None,
+            telemetry=telemetry,
+            broker=services.broker if services is not None else None,
+            ota=None,
             rig_name=state.spec.name,
         )
         console = rig._console
