@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import os
 import re
+import select
 import threading
 import time
 from collections import deque
@@ -38,6 +40,10 @@ MAX_LINE = 8192
 WRITE_TIMEOUT = 10.0
 #: What a failing port raises while reading (pyserial's handlers are not uniform).
 READ_ERRORS = (serial.SerialException, OSError, TypeError, AttributeError)
+#: After an expecting thread read the port itself, the reader thread resumes this much later.
+RESUME_AFTER = 0.02
+#: Largest single read from a local tty fd.
+FD_READ_SIZE = 1 << 16
 #: Compiled patterns kept for repeated expects and commands.
 STAGE_CACHE = 256
 #: Journal backlog batches (one per received chunk) written per idle moment of the port.
@@ -89,6 +95,11 @@ class Console:
         self._lock = threading.Lock()  # guards buffer, log, waiters; taken directly on the hot path
         self._cond = threading.Condition(self._lock)
         self._stage_cache: dict[tuple[object, ...], Stage] = {}
+        self._read_lock = threading.Lock()  # held by whichever thread is reading the port
+        self._direct = False  # an expecting thread is reading the port itself
+        self._direct_capable = False
+        self._direct_until = 0.0  # the reader stays parked until then (monotonic)
+        self._reader_parked = False
         self._write_lock = threading.Lock()
         self._buffer = TextBuffer()
         self._waiters: list[StagedSearch] = []
@@ -110,12 +121,16 @@ class Console:
         try:
             port = serial.serial_for_url(self.url, do_not_open=True, baudrate=self.baudrate)
             port.timeout = READ_POLL
-            if not self.url.startswith("rfc2217://"):  # pyserial's rfc2217 client refuses one
+            local_tty = isinstance(port, serial.Serial)
+            if not local_tty and not self.url.startswith("rfc2217://"):  # rfc2217 refuses one
                 port.write_timeout = WRITE_TIMEOUT
             port.open()
         except (serial.SerialException, OSError, ValueError, NotImplementedError) as exc:
             raise ConsoleError(f"console {self.name}: cannot open {self.url}: {exc}") from exc
         self._serial = port
+        # A local tty can be read by the waiting thread itself (select on its fd, cancellable
+        # reader); network and loop ports are read by the reader thread only.
+        self._direct_capable = local_tty and hasattr(port, "cancel_read")
         self._stop.clear()
         self._failure = None
         self._reader = threading.Thread(target=self._read_loop, name=f"console-{self.name}", daemon=True)
@@ -128,6 +143,8 @@ class Console:
         if port is None:
             return
         self._stop.set()
+        with self._cond:
+            self._cond.notify_all()  # a parked reader
         cancel = getattr(port, "cancel_read", None)
         if cancel is not None:
             with contextlib.suppress(serial.SerialException, OSError):
@@ -162,7 +179,10 @@ class Console:
         raw = data.encode(self.encoding) if isinstance(data, str) else bytes(data)
         try:
             with self._write_lock:
-                port.write(raw)
+                if self._direct_capable:
+                    _write_fd(port.fileno(), raw, WRITE_TIMEOUT)
+                else:
+                    port.write(raw)
         except (serial.SerialException, OSError) as exc:
             raise ConsoleError(f"console {self.name}: write to {self.url} failed: {exc}") from exc
         self._stats["bytes_sent"] += len(raw)
@@ -209,9 +229,7 @@ class Console:
         stages = [self._stage([self.prompt], regex=False)]
         if self.echo:
             stages.insert(0, self._echo_stage(cmd))
-        self.flush_input()
-        self.sendline(cmd)
-        _, output = self._wait(stages, timeout)
+        _, output = self._wait(stages, timeout, send=cmd + self.line_ending)
         return _clean_output(output)
 
     def read_available(self) -> str:
@@ -287,35 +305,85 @@ class Console:
         lookback = max(len(i) - 1 if isinstance(i, str) and not regex else self.lookback for i in items)
         return Stage(compiled, lookback, _describe(items))
 
-    def _wait(self, stages: list[Stage], timeout: float) -> tuple[list[Hit], str]:
+    def _wait(self, stages: list[Stage], timeout: float, send: str | None = None) -> tuple[list[Hit], str]:
         """Wait until every stage matched in order; consume through the last; return hits and
-        the text between the previous stage (or the unconsumed start) and the last match."""
+        the text between the previous stage (or the unconsumed start) and the last match.
+
+        With ``send``, unconsumed output is discarded and ``send`` written once the wait is set
+        up, so nothing but blocking happens between the write and the device's reply.
+        """
         deadline = time.monotonic() + timeout
         self._stats["expects"] += 1
         with self._cond:
+            if send is not None:
+                self._buffer.consume(self._buffer.end)
             search = StagedSearch(stages, self._buffer.start)
-            if not search.advance(self._buffer):
+            ready = send is None and search.advance(self._buffer)
+            direct = not ready and self._direct_capable and not self._direct
+            if not ready:
                 self._waiters.append(search)
-                try:
-                    while not search.done or search.hits[0].start < self._buffer.start:
-                        if search.done:  # another thread consumed the text we matched: look again
-                            search.advance(self._buffer)
-                            continue
-                        if self._failure is not None or self._serial is None:
-                            raise self._dead_error(search.pending.label)
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            self._stats["timeouts"] += 1
-                            tail = self._tail_locked(20)
-                            raise ExpectTimeout(search.pending.label, timeout, tail, self.url)
-                        self._cond.wait(remaining)
-                finally:
+                self._direct = self._direct or direct
+        try:
+            if send is not None:
+                self.send(send)
+            if direct:
+                self._wait_direct(search, deadline, timeout)
+            elif not ready:
+                self._wait_notified(search, deadline, timeout)
+            with self._cond:
+                hits = search.hits
+                last = hits[-1]
+                before = self._buffer.text(hits[-2].end if len(hits) > 1 else self._buffer.start, last.start)
+                self._buffer.consume(last.end)
+                return hits, before
+        finally:
+            if not ready:
+                with self._cond:
                     self._waiters.remove(search)
-            hits = search.hits
-            last = hits[-1]
-            before = self._buffer.text(hits[-2].end if len(hits) > 1 else self._buffer.start, last.start)
-            self._buffer.consume(last.end)
-            return hits, before
+                    if direct:  # the reader resumes by itself after RESUME_AFTER
+                        self._direct = False
+                        self._direct_until = time.monotonic() + RESUME_AFTER
+
+    def _matched(self, search: StagedSearch, timeout: float, deadline: float) -> float:
+        """With the lock held: 0 if ``search`` is complete, else the time left; raises when there is
+        none left or the port died."""
+        if search.done and search.hits[0].start < self._buffer.start:
+            search.advance(self._buffer)  # another thread consumed the text we matched: look again
+        if search.done:
+            return 0.0
+        if self._failure is not None or self._serial is None:
+            raise self._dead_error(search.pending.label)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self._stats["timeouts"] += 1
+            raise ExpectTimeout(search.pending.label, timeout, self._tail_locked(20), self.url)
+        return remaining
+
+    def _wait_notified(self, search: StagedSearch, deadline: float, timeout: float) -> None:
+        """Sleep until the reader thread, which runs the search on every chunk, completes it."""
+        with self._cond:
+            while remaining := self._matched(search, timeout, deadline):
+                self._cond.wait(remaining)
+
+    def _wait_direct(self, search: StagedSearch, deadline: float, timeout: float) -> None:
+        """Read the port in this thread while it waits (no thread hand-off on the reply path).
+
+        The reader thread is asked to step aside (its blocking read is cancelled) and resumes when
+        this wait ends; only one thread reads the port at any time (``_read_lock``).
+        """
+        port = self._serial
+        if port is None:
+            raise self._dead_error(search.pending.label)
+        if not self._reader_parked:
+            with contextlib.suppress(serial.SerialException, OSError):
+                port.cancel_read()
+        with self._read_lock:
+            while remaining := self._matched_locking(search, timeout, deadline):
+                self._pump(port, min(remaining, READ_POLL))
+
+    def _matched_locking(self, search: StagedSearch, timeout: float, deadline: float) -> float:
+        with self._lock:
+            return self._matched(search, timeout, deadline)
 
     def _port(self) -> serial.SerialBase:
         port = self._serial
@@ -324,32 +392,75 @@ class Console:
         return port
 
     def _read_loop(self) -> None:
-        """Drain the port; journal the backlog only while the port has nothing for us."""
+        """Drain the port, except while (and shortly after) an expecting thread reads it itself.
+
+        Staying parked for :data:`RESUME_AFTER` after a direct wait keeps a burst of commands
+        free of thread hand-offs; the kernel's tty buffer holds what arrives meanwhile.
+        """
         port = self._serial
         assert port is not None
         stop = self._stop
+        cond = self._cond
         while not stop.is_set():
-            try:
-                waiting = port.in_waiting
-                if waiting == 0 and self._backlog and self._journal_now():
-                    self._journal_some(JOURNAL_BATCH)
-                    continue
-                data = port.read(waiting if waiting > 0 else 1)
-            except READ_ERRORS as exc:
-                self._fail(exc)
-                break
-            if data and waiting == 0:  # woke on the first byte of a burst: take the rest too
-                try:
-                    more = port.in_waiting
-                    if more:
-                        data += port.read(more)
-                except READ_ERRORS as exc:
-                    self._feed(data)  # keep what arrived before the port failed
-                    self._fail(exc)
+            with cond:
+                while not stop.is_set():
+                    pause = RESUME_AFTER if self._direct else self._direct_until - time.monotonic()
+                    if pause <= 0:
+                        break
+                    self._reader_parked = True
+                    cond.wait(pause)
+                self._reader_parked = False
+            with self._read_lock:
+                if not self._direct and not self._pump(port, None):
                     break
-            if data:
-                self._feed(data)
         self._journal_some(None)
+
+    def _pump(self, port: serial.SerialBase, wait: float | None) -> bool:
+        """One step of reading (caller holds ``_read_lock``): journal a batch if the port is idle
+        and journaling is due, else read what arrives within ``wait`` seconds and feed it.
+
+        ``wait=None`` is the reader thread: a pyserial read, cancellable by ``cancel_read``.
+        Otherwise (a local tty read by an expecting thread) select and ``os.read`` on the fd.
+        False once the port has failed.
+        """
+        try:
+            if wait is not None:
+                return self._pump_fd(port.fileno(), wait)
+            waiting = port.in_waiting
+            if waiting == 0 and self._backlog and self._journal_now():
+                self._journal_some(JOURNAL_BATCH)
+                return True
+            data = port.read(waiting if waiting > 0 else 1)
+        except READ_ERRORS as exc:
+            self._fail(exc)
+            return False
+        if data and waiting == 0:  # woke on the first byte of a burst: take the rest too
+            try:
+                more = port.in_waiting
+                if more:
+                    data += port.read(more)
+            except READ_ERRORS as exc:
+                self._feed(data)  # keep what arrived before the port failed
+                self._fail(exc)
+                return False
+        if data:
+            self._feed(data)
+        return True
+
+    def _pump_fd(self, fd: int, wait: float) -> bool:
+        if self._backlog and self._journal_now() and not select.select([fd], [], [], 0)[0]:
+            self._journal_some(JOURNAL_BATCH)
+            return True
+        if not select.select([fd], [], [], wait)[0]:
+            return True
+        try:
+            data = os.read(fd, FD_READ_SIZE)
+        except BlockingIOError:
+            return True
+        if not data:
+            raise serial.SerialException("device reports readiness to read but returned no data (hung up?)")
+        self._feed(data)
+        return True
 
     def _fail(self, exc: BaseException) -> None:
         if not self._stop.is_set():
@@ -428,6 +539,27 @@ class Console:
         if self._failure is not None:
             return ConsoleError(f"{what} failed while waiting for {label!r}: {self._failure}")
         return ConsoleError(f"{what} was closed while waiting for {label!r}")
+
+
+def _write_fd(fd: int, data: bytes, timeout: float) -> None:
+    """Write all of ``data`` to a non-blocking tty fd, waiting for room at most ``timeout`` s.
+
+    pyserial's own write waits for the tty to be writable again after every write, which on a
+    pty means waiting for the other side to read: a round trip added to every command.
+    """
+    view = memoryview(data)
+    deadline = time.monotonic() + timeout
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+            continue
+        except BlockingIOError:
+            pass
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+            raise serial.SerialTimeoutException(
+                f"write timed out after {timeout:g}s with {len(view)} of {len(data)} bytes unsent"
+            )
 
 
 def _compile(item: Pattern, regex: bool) -> re.Pattern[str]:

@@ -28,8 +28,8 @@ def check_shell(con: Console) -> None:
 
 
 def test_socket_url(tcp_shell: TcpServer) -> None:
+    # pyserial's socket:// open() discards input already received, so the banner may be gone
     with Console(f"socket://127.0.0.1:{tcp_shell.port}", prompt=PROMPT) as con:
-        con.expect("BOOT-DONE", timeout=20)
         check_shell(con)
 
 
