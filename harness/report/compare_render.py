@@ -58,10 +58,10 @@ def markdown(cmp: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _test_section(title: str, tests: list[str], cls: str) -> str:
+def _test_section(title: str, tests: list[str], cls: str, label: str) -> str:
     if not tests:
         return f"<h2>{h.e(title)} (0)</h2><p>None.</p>"
-    rows = [[h.cell(t), f'<td class="{cls}">{h.e(title.lower())}</td>'] for t in tests]
+    rows = [[h.cell(t), f'<td class="{cls}">{h.e(label)}</td>'] for t in tests]
     return f"<h2>{h.e(title)} ({len(tests)})</h2>" + h.table(["test", ""], rows)
 
 
@@ -109,11 +109,11 @@ def html(cmp: Comparison) -> str:
         f"<h1>Regression compare — {h.e(cmp.run)}</h1>"
         f'<div class="meta">against baseline <b>{h.e(cmp.baseline)}</b> · built '
         f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}</div>{top}"
-        + _test_section("New failures", cmp.new_failures, "fail")
+        + _test_section("New failures", cmp.new_failures, "fail", "new failure")
         + f"<h2>Metrics</h2>{metrics}"
-        + _test_section("Flaky", cmp.flaky, "warn")
-        + _test_section("Still failing", cmp.still_failing, "fail")
-        + _test_section("Fixed", cmp.fixed, "pass")
-        + _test_section("Not run (in the baseline only)", cmp.not_run, "warn")
+        + _test_section("Flaky", cmp.flaky, "warn", "flaky")
+        + _test_section("Still failing", cmp.still_failing, "fail", "still failing")
+        + _test_section("Fixed", cmp.fixed, "pass", "fixed")
+        + _test_section("Not run (in the baseline only)", cmp.not_run, "warn", "not run")
     )
     return h.page(f"Compare {cmp.run} vs {cmp.baseline}", body)

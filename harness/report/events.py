@@ -148,9 +148,21 @@ def _causes(records: list[dict[str, Any]]) -> list[tuple[float, str]]:
     return sorted(out)
 
 
+#: When several harness actions precede a boot, the one named as its cause (a cut, not the power-on after it).
+_CAUSE_RANK = (
+    "power cut",
+    "reboot injection",
+    "reboot step",
+    "OTA rebooting",
+    "OTA trial",
+    "OTA rolled_back",
+)
+
+
 def _explained(causes: list[tuple[float, str]], t: float, since: float) -> str:
     found = [what for when, what in causes if since - 1.0 <= when <= t + 1.0]
-    return found[-1] if found else ""
+    ranked = sorted(found, key=lambda w: _CAUSE_RANK.index(w) if w in _CAUSE_RANK else len(_CAUSE_RANK))
+    return ranked[0] if ranked else ""
 
 
 def reboots(records: list[dict[str, Any]]) -> list[Reboot]:

@@ -29,7 +29,7 @@ BAD = "#d62728"
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
@@ -108,12 +108,13 @@ def timeseries(a: Analysis) -> bytes | None:
             ax.step(wx, win["rate_per_min"], where="mid", lw=1.2)
             ax.set_ylim(bottom=0)
 
+        per = f"{a.window / 60:g} min"
         panels += [
-            (f"telemetry latency (ms, per {a.window / 60:g} min)", latency),
-            ("messages per minute", rate),
+            (f"latency ms\n({per} p50/p99)", latency),
+            (f"msgs/min\n(per {per})", rate),
         ]
     fig, axes = plt.subplots(
-        len(panels), 1, sharex=True, figsize=(11, 1.9 * len(panels) + 0.8), squeeze=False
+        len(panels), 1, sharex=True, figsize=(12, 1.9 * len(panels) + 0.8), squeeze=False
     )
     for i, (ax, (title, draw)) in enumerate(zip(axes[:, 0], panels, strict=True)):
         draw(ax)
@@ -133,7 +134,7 @@ def trend_plot(a: Analysis, trend: Trend, column: str, title: str, scale: float 
     fit = trend.fit
     if tel.empty or fit is None:
         return None
-    fig, ax = plt.subplots(figsize=(11, 3.2))
+    fig, ax = plt.subplots(figsize=(12, 3.2))
     hours = _hours(a)
     ax.plot(hours(tel["t"]), tel[column] * scale, ".", ms=2, color="#4e79a7", alpha=0.6, label="samples")
     last = tel[tel["t"] >= _last_segment_start(tel)]
