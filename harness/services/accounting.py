@@ -149,13 +149,20 @@ class DeviceAccount:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "device": self.device, "interval": self.interval, "received": self.received,
-            "unique": self.unique, "duplicates": self.duplicates, "out_of_order": self.out_of_order,
-            "malformed": self.malformed, "lost": {c: self.lost(c) for c in CAUSES},
+            "device": self.device,
+            "interval": self.interval,
+            "received": self.received,
+            "unique": self.unique,
+            "duplicates": self.duplicates,
+            "out_of_order": self.out_of_order,
+            "malformed": self.malformed,
+            "lost": {c: self.lost(c) for c in CAUSES},
             "boots": [b.to_dict() for b in self.boots],
             "gaps": [g.__dict__ | {"count": g.count} for g in self.gaps],
             "latency": latency_percentiles([lat for _, _, lat in self.latencies]),
-            "status": self.status, "offline_lwt": self.offline_lwt, "offline_clean": self.offline_clean,
+            "status": self.status,
+            "offline_lwt": self.offline_lwt,
+            "offline_clean": self.offline_clean,
         }
 
 
@@ -171,8 +178,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def latency_percentiles(values: list[float]) -> dict[str, float]:
-    return {"p50": percentile(values, 50), "p90": percentile(values, 90), "p99": percentile(values, 99),
-            "max": max(values) if values else math.nan, "count": float(len(values))}
+    return {
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else math.nan,
+        "count": float(len(values)),
+    }
 
 
 @dataclass
@@ -205,15 +217,19 @@ class Accounting:
         return self.malformed_unknown + sum(d.malformed for d in self.devices.values())
 
     def gaps(self, cause: str | None = None, device: str | None = None) -> list[Gap]:
-        return [g for d in self.devices.values() if device is None or d.device == device
-                for g in d.gaps if cause is None or g.cause == cause]
+        return [
+            g
+            for d in self.devices.values()
+            if device is None or d.device == device
+            for g in d.gaps
+            if cause is None or g.cause == cause
+        ]
 
     def lost(self, cause: str | None = None, device: str | None = None) -> int:
         return sum(g.count for g in self.gaps(cause, device))
 
     def latencies(self, device: str | None = None) -> list[float]:
-        return [lat for d in self.devices.values() if device is None or d.device == device
-                for _, _, lat in d.latencies]
+        return [lat for d in self.devices.values() if device is None or d.device == device for _, _, lat in d.latencies]
 
     def latency(self, device: str | None = None) -> dict[str, float]:
         """p50/p90/p99/max of device-timestamp-to-arrival latency, seconds."""
@@ -221,19 +237,29 @@ class Accounting:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "received": self.received, "unique": self.unique, "duplicates": self.duplicates,
-            "out_of_order": self.out_of_order, "malformed": self.malformed,
-            "lost": {c: self.lost(c) for c in CAUSES}, "latency": self.latency(),
+            "received": self.received,
+            "unique": self.unique,
+            "duplicates": self.duplicates,
+            "out_of_order": self.out_of_order,
+            "malformed": self.malformed,
+            "lost": {c: self.lost(c) for c in CAUSES},
+            "latency": self.latency(),
             "devices": {name: d.to_dict() for name, d in sorted(self.devices.items())},
         }
 
     def __str__(self) -> str:
-        lines = [f"{'device':<16} {'recv':>7} {'dup':>5} {'ooo':>5} {'bad':>4} "
-                 + " ".join(f"{c:>11}" for c in CAUSES) + f" {'p99 lat':>8}"]
+        lines = [
+            f"{'device':<16} {'recv':>7} {'dup':>5} {'ooo':>5} {'bad':>4} "
+            + " ".join(f"{c:>11}" for c in CAUSES)
+            + f" {'p99 lat':>8}"
+        ]
         for name, d in sorted(self.devices.items()):
             p99 = percentile([lat for _, _, lat in d.latencies], 99)
-            lines.append(f"{name:<16} {d.received:>7} {d.duplicates:>5} {d.out_of_order:>5} {d.malformed:>4} "
-                         + " ".join(f"{d.lost(c):>11}" for c in CAUSES) + f" {p99:>7.3f}s")
+            lines.append(
+                f"{name:<16} {d.received:>7} {d.duplicates:>5} {d.out_of_order:>5} {d.malformed:>4} "
+                + " ".join(f"{d.lost(c):>11}" for c in CAUSES)
+                + f" {p99:>7.3f}s"
+            )
         return "\n".join(lines)
 
     # -- assertions with messages that show the offending seq ranges -------------------------------
@@ -251,19 +277,28 @@ class Accounting:
     def assert_no_loss(self, device: str | None = None) -> None:
         gaps = self.gaps(None, device)
         if gaps:
-            raise AssertionError(f"{sum(g.count for g in gaps)} telemetry message(s) lost: "
-                                 + "; ".join(g.describe() for g in gaps[:20]))
+            raise AssertionError(
+                f"{sum(g.count for g in gaps)} telemetry message(s) lost: " + "; ".join(g.describe() for g in gaps[:20])
+            )
 
-    def assert_latency(self, *, p50: float | None = None, p90: float | None = None,
-                       p99: float | None = None, max: float | None = None,
-                       device: str | None = None) -> None:
+    def assert_latency(
+        self,
+        *,
+        p50: float | None = None,
+        p90: float | None = None,
+        p99: float | None = None,
+        max: float | None = None,
+        device: str | None = None,
+    ) -> None:
         """Fail if a latency percentile is above its bound; the message lists slow seq ranges."""
         stats = self.latency(device)
         if not stats["count"]:
             raise AssertionError(f"no telemetry received{f' from {device}' if device else ''}: no latency")
-        failed = [(name, bound, stats[name]) for name, bound in
-                  (("p50", p50), ("p90", p90), ("p99", p99), ("max", max))
-                  if bound is not None and stats[name] > bound]
+        failed = [
+            (name, bound, stats[name])
+            for name, bound in (("p50", p50), ("p90", p90), ("p99", p99), ("max", max))
+            if bound is not None and stats[name] > bound
+        ]
         if not failed:
             return
         bound = min(b for _, b, _ in failed)
@@ -271,7 +306,8 @@ class Accounting:
         raise AssertionError(
             "telemetry latency too high: "
             + ", ".join(f"{name} {got:.3f}s > {b:g}s" for name, b, got in failed)
-            + f" over {int(stats['count'])} messages; slower than {bound:g}s: " + "; ".join(slow[:20])
+            + f" over {int(stats['count'])} messages; slower than {bound:g}s: "
+            + "; ".join(slow[:20])
             + (f"; ... {len(slow) - 20} more ranges" if len(slow) > 20 else "")
         )
 
@@ -330,8 +366,14 @@ def account(records: Iterable[Mapping[str, Any]], config: AccountingConfig | Non
         dev_boots = boots.get(device, {})
         interval = cfg.interval or _learn_interval(dev_boots, cfg.default_interval)
         dev = DeviceAccount(device=device, interval=interval, malformed=malformed.get(device, 0))
-        _account_device(dev, dev_boots, cfg, [w for w in windows if w.applies_to(device)],
-                        [p for p in offs if p.applies_to(device)], run_end)
+        _account_device(
+            dev,
+            dev_boots,
+            cfg,
+            [w for w in windows if w.applies_to(device)],
+            [p for p in offs if p.applies_to(device)],
+            run_end,
+        )
         for status in statuses.get(device, []):
             dev.status = status
             if status.get("state") == "offline":
@@ -355,8 +397,11 @@ def _arrival(rec: Mapping[str, Any]) -> tuple[str, str, Arrival | None] | None:
         return device, "", None
     ranges = tuple((int(a), int(b)) for a, b in msg.get("dropped_ranges", ()))
     arrived = float(rec.get("arrival", rec.get("t", 0.0)))
-    return device, msg["boot_id"], Arrival(msg["seq"], float(msg["ts"]), arrived, float(msg["uptime"]),
-                                           msg["dropped"], ranges)
+    return (
+        device,
+        msg["boot_id"],
+        Arrival(msg["seq"], float(msg["ts"]), arrived, float(msg["uptime"]), msg["dropped"], ranges),
+    )
 
 
 def _learn_interval(boots: Mapping[str, list[Arrival]], default: float) -> float:
@@ -369,8 +414,14 @@ def _learn_interval(boots: Mapping[str, list[Arrival]], default: float) -> float
     return statistics.median(steps) if steps else default
 
 
-def _account_device(dev: DeviceAccount, boots: Mapping[str, list[Arrival]], cfg: AccountingConfig,
-                    windows: list[Window], offs: list[PowerOff], run_end: float) -> None:
+def _account_device(
+    dev: DeviceAccount,
+    boots: Mapping[str, list[Arrival]],
+    cfg: AccountingConfig,
+    windows: list[Window],
+    offs: list[PowerOff],
+    run_end: float,
+) -> None:
     ordered = sorted(boots.items(), key=lambda kv: kv[1][0].arrival)
     for index, (boot_id, arrivals) in enumerate(ordered):
         boot = BootAccount(device=dev.device, boot_id=boot_id, first_arrival=arrivals[0].arrival)
@@ -405,12 +456,12 @@ def _account_device(dev: DeviceAccount, boots: Mapping[str, list[Arrival]], cfg:
         dev.boots.append(boot)
 
 
-def _inner_gaps(dev: DeviceAccount, boot_id: str, unique: list[Arrival], cfg: AccountingConfig,
-                windows: list[Window]) -> list[Gap]:
+def _inner_gaps(
+    dev: DeviceAccount, boot_id: str, unique: list[Arrival], cfg: AccountingConfig, windows: list[Window]
+) -> list[Gap]:
     explicit = {s for a in unique for lo, hi in a.dropped_ranges for s in range(lo, hi + 1)}
     interval = dev.interval
-    start = Arrival(seq=0, ts=unique[0].ts - unique[0].seq * interval, arrival=unique[0].arrival,
-                    uptime=0.0, dropped=0)
+    start = Arrival(seq=0, ts=unique[0].ts - unique[0].seq * interval, arrival=unique[0].arrival, uptime=0.0, dropped=0)
     gaps: list[Gap] = []
     for p, n in itertools.pairwise([start, *unique]):
         if n.seq <= p.seq + 1:
@@ -438,8 +489,9 @@ def _inner_gaps(dev: DeviceAccount, boot_id: str, unique: list[Arrival], cfg: Ac
     return gaps
 
 
-def _group(device: str, boot_id: str, missing: range, causes: Mapping[int, tuple[str, str]],
-           p: Arrival, step: float) -> list[Gap]:
+def _group(
+    device: str, boot_id: str, missing: range, causes: Mapping[int, tuple[str, str]], p: Arrival, step: float
+) -> list[Gap]:
     out: list[Gap] = []
     run: list[int] = []
     for s in [*missing, -1]:
@@ -453,8 +505,15 @@ def _group(device: str, boot_id: str, missing: range, causes: Mapping[int, tuple
     return out
 
 
-def _tail_gap(dev: DeviceAccount, boot_id: str, last: Arrival, next_start: float | None,
-              offs: list[PowerOff], cfg: AccountingConfig, run_end: float) -> Gap | None:
+def _tail_gap(
+    dev: DeviceAccount,
+    boot_id: str,
+    last: Arrival,
+    next_start: float | None,
+    offs: list[PowerOff],
+    cfg: AccountingConfig,
+    run_end: float,
+) -> Gap | None:
     """The messages lost when power went off after the boot's last received message, if it did."""
     interval = dev.interval
     latest = (next_start if next_start is not None else run_end) + cfg.network_grace
@@ -462,5 +521,13 @@ def _tail_gap(dev: DeviceAccount, boot_id: str, last: Arrival, next_start: float
     if off is None:
         return None
     count = max(0, math.floor((off.t - last.ts) / interval - cfg.tail_tolerance))
-    return Gap(dev.device, boot_id, last.seq + 1, last.seq + count, "power-cut", estimated=True,
-               produced=(last.ts + interval, last.ts + count * interval), detail=f"power {off.action}")
+    return Gap(
+        dev.device,
+        boot_id,
+        last.seq + 1,
+        last.seq + count,
+        "power-cut",
+        estimated=True,
+        produced=(last.ts + interval, last.ts + count * interval),
+        detail=f"power {off.action}",
+    )

@@ -182,8 +182,14 @@ class Broker:
                     raise
                 continue
             if journal is not None:
-                journal.record("service", service="broker", action="start", broker=resolved, url=broker.url,
-                               log=str(broker.log_path))
+                journal.record(
+                    "service",
+                    service="broker",
+                    action="start",
+                    broker=resolved,
+                    url=broker.url,
+                    log=str(broker.log_path),
+                )
             return broker
         assert last is not None
         raise last
@@ -218,8 +224,14 @@ class Broker:
         return self._proc.pid if self.running and self._proc is not None else None
 
     def statistics(self) -> dict[str, object]:
-        return {"kind": self.kind, "url": self.url, "running": self.running, "starts": self.starts,
-                "stops": self.stops, "log": str(self.log_path)}
+        return {
+            "kind": self.kind,
+            "url": self.url,
+            "running": self.running,
+            "starts": self.starts,
+            "stops": self.stops,
+            "log": str(self.log_path),
+        }
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -234,8 +246,9 @@ class Broker:
         self._terminate(kill=kill, timeout=timeout)
         self.stops += 1
         if self._journal is not None:
-            self._journal.record("injection", t=t_stop, action="broker-stop",
-                                 params={"kind": self.kind, "port": self.port, "kill": kill})
+            self._journal.record(
+                "injection", t=t_stop, action="broker-stop", params={"kind": self.kind, "port": self.port, "kill": kill}
+            )
 
     def start_again(self, timeout: float = 15.0) -> None:
         """Start the stopped broker on the same port and wait until it accepts clients."""
@@ -295,8 +308,7 @@ class Broker:
             if binary is None:
                 raise BrokerError("mosquitto binary disappeared from the machine")
             return [binary, "-c", str(conf)]
-        return [sys.executable, "-m", "harness.services.embedded_broker",
-                "--host", self.host, "--port", str(self.port)]
+        return [sys.executable, "-m", "harness.services.embedded_broker", "--host", self.host, "--port", str(self.port)]
 
     def _spawn(self, timeout: float) -> None:
         command = self._command()
@@ -305,8 +317,12 @@ class Broker:
         self._log.write(f"--- harness: starting {self.kind} on {self.url}: {' '.join(command)}\n".encode())
         self._log.flush()
         self._proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=self.folder,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.folder,
         )
         self._await_ready(timeout)
         self.starts += 1

@@ -157,8 +157,12 @@ class TelemetryCollector:
             self._write("telemetry.collector", event="refused", reason=str(rc))
             return
         self._connects += 1
-        self._write("telemetry.collector", event="connected", url=self.endpoint.url,
-                    session_present=bool(getattr(flags, "session_present", False)))
+        self._write(
+            "telemetry.collector",
+            event="connected",
+            url=self.endpoint.url,
+            session_present=bool(getattr(flags, "session_present", False)),
+        )
         client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any = None) -> None:
@@ -190,8 +194,9 @@ class TelemetryCollector:
                 self._malformed_record(topic, raw, str(exc))
                 return
             device = device_of(topic) or ""
-            self._write("telemetry.status", device=device, topic=topic, arrival=arrival, payload=status,
-                        retained=retained)
+            self._write(
+                "telemetry.status", device=device, topic=topic, arrival=arrival, payload=status, retained=retained
+            )
             with self._cond:
                 self._status[device] = status
                 self._cond.notify_all()
@@ -226,11 +231,13 @@ class TelemetryCollector:
     @overload
     def wait_for(self, what: int, timeout: float = ..., *, device: str | None = ...) -> list[Message]: ...
     @overload
-    def wait_for(self, what: Callable[[Message], bool], timeout: float = ...,
-                 *, device: str | None = ...) -> Message: ...
+    def wait_for(
+        self, what: Callable[[Message], bool], timeout: float = ..., *, device: str | None = ...
+    ) -> Message: ...
 
-    def wait_for(self, what: int | Callable[[Message], bool], timeout: float = 10.0, *,
-                 device: str | None = None) -> list[Message] | Message:
+    def wait_for(
+        self, what: int | Callable[[Message], bool], timeout: float = 10.0, *, device: str | None = None
+    ) -> list[Message] | Message:
         """Wait for ``what`` valid messages in all (count), or the first one matching a predicate.
 
         Messages already received count. ``device`` restricts either form to one device.
@@ -252,8 +259,11 @@ class TelemetryCollector:
                     checked = len(mine)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    wanted = f"{what} telemetry messages" if isinstance(what, int) else \
-                        f"a telemetry message matching {getattr(what, '__name__', repr(what))}"
+                    wanted = (
+                        f"{what} telemetry messages"
+                        if isinstance(what, int)
+                        else f"a telemetry message matching {getattr(what, '__name__', repr(what))}"
+                    )
                     raise TelemetryTimeout(
                         f"timed out after {timeout:g}s waiting for {wanted}"
                         f"{f' from {device}' if device else ''} on {self.endpoint.url}; got {len(mine)}; "
@@ -325,10 +335,16 @@ class TelemetryCollector:
 
     def statistics(self) -> dict[str, Any]:
         with self._cond:
-            return {"url": self.endpoint.url, "client_id": self.client_id, "connected": self.connected,
-                    "connects": self._connects, "received": len(self._messages),
-                    "malformed": self._malformed, "errors": self._errors,
-                    "devices": sorted({m.device for m in self._messages})}
+            return {
+                "url": self.endpoint.url,
+                "client_id": self.client_id,
+                "connected": self.connected,
+                "connects": self._connects,
+                "received": len(self._messages),
+                "malformed": self._malformed,
+                "errors": self._errors,
+                "devices": sorted({m.device for m in self._messages}),
+            }
 
     # -- assertions -------------------------------------------------------------------------------
     def assert_no_unexplained_loss(self, device: str | None = None) -> None:
@@ -337,6 +353,13 @@ class TelemetryCollector:
     def assert_no_loss(self, device: str | None = None) -> None:
         self.summary().assert_no_loss(device)
 
-    def assert_latency(self, *, p50: float | None = None, p90: float | None = None, p99: float | None = None,
-                       max: float | None = None, device: str | None = None) -> None:
+    def assert_latency(
+        self,
+        *,
+        p50: float | None = None,
+        p90: float | None = None,
+        p99: float | None = None,
+        max: float | None = None,
+        device: str | None = None,
+    ) -> None:
         self.summary().assert_latency(p50=p50, p90=p90, p99=p99, max=max, device=device)

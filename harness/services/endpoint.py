@@ -32,9 +32,7 @@ class TLSConfig:
             if value is not None and not Path(value).is_file():
                 raise ConfigError(f"broker.tls.{field}: expected a readable PEM file, got {value!r}")
         if (self.client_cert is None) != (self.client_key is None):
-            raise ConfigError(
-                "broker.tls.client_key: a client certificate needs both client_cert and client_key"
-            )
+            raise ConfigError("broker.tls.client_key: a client certificate needs both client_cert and client_key")
 
 
 @dataclass(frozen=True)

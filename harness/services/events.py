@@ -81,13 +81,18 @@ def network_windows(records: Iterable[Mapping[str, Any]], run_end: float) -> lis
     open_: dict[tuple[str, str | None], tuple[float, str]] = {}  # (family, device) -> (start, cause)
 
     def close(family: str | None, device: str | None, t: float) -> None:
-        for key in [k for k in open_ if (family is None or k[0] == family)
-                    and (device is None or k[1] is None or k[1] == device)]:
+        for key in [
+            k
+            for k in open_
+            if (family is None or k[0] == family) and (device is None or k[1] is None or k[1] == device)
+        ]:
             start, cause = open_.pop(key)
             windows.append(Window(start, max(start, t), cause, key[1]))
 
-    ordered = sorted((r for r in records if r.get("kind") in ("injection", "telemetry.collector")),
-                     key=lambda r: float(r.get("t", 0.0)))
+    ordered = sorted(
+        (r for r in records if r.get("kind") in ("injection", "telemetry.collector")),
+        key=lambda r: float(r.get("t", 0.0)),
+    )
     for rec in ordered:
         t = float(rec.get("t", 0.0))
         device = _scope(rec)

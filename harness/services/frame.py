@@ -24,8 +24,12 @@ def telemetry_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         ts = payload.get("ts")
         row = {"device": rec.get("device"), "boot_id": payload.get("boot_id")}
         row.update({name: payload.get(name) for name in FIELDS})
-        row.update(arrival=arrival, latency=arrival - ts if isinstance(ts, int | float) else None,
-                   duplicate=key in seen, topic=rec.get("topic"))
+        row.update(
+            arrival=arrival,
+            latency=arrival - ts if isinstance(ts, int | float) else None,
+            duplicate=key in seen,
+            topic=rec.get("topic"),
+        )
         seen.add(key)  # type: ignore[arg-type]
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))

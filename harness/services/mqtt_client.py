@@ -105,9 +105,7 @@ def probe(endpoint: BrokerEndpoint, timeout: float = 2.0) -> None:
         if reply[0] != 0x20:
             raise ConnectionError(f"expected CONNACK from the broker, got packet type 0x{reply[0]:02x}")
         if reply[3] != 0:
-            raise ProbeRefused(
-                f"broker refused the connection: {CONNACK_CODES.get(reply[3], f'code {reply[3]}')}"
-            )
+            raise ProbeRefused(f"broker refused the connection: {CONNACK_CODES.get(reply[3], f'code {reply[3]}')}")
         sock.sendall(b"\xe0\x00")  # DISCONNECT
     finally:
         sock.close()

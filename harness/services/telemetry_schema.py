@@ -70,8 +70,12 @@ def _check_ranges(value: Any) -> list[list[int]]:
         raise MalformedMessage(f"dropped_ranges: expected a list of [first_seq, last_seq], got {value!r:.60}")
     ranges = []
     for i, item in enumerate(value):
-        if not (isinstance(item, list) and len(item) == 2 and all(_is_int(x) and x >= 1 for x in item)
-                and item[0] <= item[1]):
+        if not (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(_is_int(x) and x >= 1 for x in item)
+            and item[0] <= item[1]
+        ):
             raise MalformedMessage(
                 f"dropped_ranges[{i}]: expected [first_seq, last_seq] with 1 <= first <= last, got {item!r:.60}"
             )

@@ -76,9 +76,17 @@ class DevicePublisher:
         """The next telemetry message (advances seq) without publishing it."""
         self.seq += 1
         msg: dict[str, Any] = {
-            "device": self.device, "boot_id": self.boot_id, "seq": self.seq, "uptime": float(self.seq),
-            "heap_free": 40000, "battery_v": 3.7, "rssi": -60, "temp_c": 24.5, "fw": "1.0.0",
-            "ts": time.time(), "dropped": self.dropped,
+            "device": self.device,
+            "boot_id": self.boot_id,
+            "seq": self.seq,
+            "uptime": float(self.seq),
+            "heap_free": 40000,
+            "battery_v": 3.7,
+            "rssi": -60,
+            "temp_c": 24.5,
+            "fw": "1.0.0",
+            "ts": time.time(),
+            "dropped": self.dropped,
         }
         msg.update(overrides)
         return msg

@@ -11,19 +11,42 @@ from harness.services.accounting import AccountingConfig, account, percentile
 T0 = 1_700_000_000.0
 
 
-def tele(seq: int, *, device: str = "d1", boot: str = "b1", ts: float | None = None, latency: float = 0.05,
-         dropped: int = 0, ranges: list[list[int]] | None = None) -> dict[str, Any]:
+def tele(
+    seq: int,
+    *,
+    device: str = "d1",
+    boot: str = "b1",
+    ts: float | None = None,
+    latency: float = 0.05,
+    dropped: int = 0,
+    ranges: list[list[int]] | None = None,
+) -> dict[str, Any]:
     """A collector telemetry record for a device producing one message a second from T0."""
     ts = T0 + seq if ts is None else ts
     payload: dict[str, Any] = {
-        "device": device, "boot_id": boot, "seq": seq, "uptime": float(seq), "heap_free": 1000,
-        "battery_v": 3.7, "rssi": -60, "temp_c": 20.0, "fw": "1.0", "ts": ts, "dropped": dropped,
+        "device": device,
+        "boot_id": boot,
+        "seq": seq,
+        "uptime": float(seq),
+        "heap_free": 1000,
+        "battery_v": 3.7,
+        "rssi": -60,
+        "temp_c": 20.0,
+        "fw": "1.0",
+        "ts": ts,
+        "dropped": dropped,
     }
     if ranges is not None:
         payload["dropped_ranges"] = ranges
     arrival = ts + latency
-    return {"kind": "telemetry", "t": arrival, "device": device, "topic": f"devices/{device}/telemetry",
-            "arrival": arrival, "payload": payload}
+    return {
+        "kind": "telemetry",
+        "t": arrival,
+        "device": device,
+        "topic": f"devices/{device}/telemetry",
+        "arrival": arrival,
+        "payload": payload,
+    }
 
 
 def inj(action: str, t: float, **params: Any) -> dict[str, Any]:
@@ -43,35 +66,43 @@ CASES = [
     pytest.param(seqs((1, 10)), [], id="no-loss"),
     pytest.param(seqs((1, 4), (8, 10)), [(5, 7, "unexplained")], id="unexplained-gap"),
     pytest.param(
-        [*seqs((1, 4)), tele(8, dropped=3), *seqs((9, 10), dropped=3)], [(5, 7, "overflow")],
+        [*seqs((1, 4)), tele(8, dropped=3), *seqs((9, 10), dropped=3)],
+        [(5, 7, "overflow")],
         id="overflow-by-counter",
     ),
     pytest.param(
         [*seqs((1, 4)), tele(8, dropped=2), *seqs((9, 10), dropped=2)],
-        [(5, 6, "overflow"), (7, 7, "unexplained")], id="overflow-counter-takes-oldest-first",
+        [(5, 6, "overflow"), (7, 7, "unexplained")],
+        id="overflow-counter-takes-oldest-first",
     ),
     pytest.param(
         [*seqs((1, 4)), tele(8, dropped=1, ranges=[[6, 6]])],
-        [(5, 5, "unexplained"), (6, 6, "overflow"), (7, 7, "unexplained")], id="overflow-by-ranges",
+        [(5, 5, "unexplained"), (6, 6, "overflow"), (7, 7, "unexplained")],
+        id="overflow-by-ranges",
     ),
     pytest.param(
         [*seqs((1, 4), (8, 10)), inj("partition", T0 + 5.5), inj("heal", T0 + 6.5)],
-        [(5, 7, "network")], id="partition-until-heal",
+        [(5, 7, "network")],
+        id="partition-until-heal",
     ),
     pytest.param(
         [*seqs((1, 4), (20, 22)), inj("partition", T0 + 10, duration=2.0)],
-        [(5, 8, "unexplained"), (9, 13, "network"), (14, 19, "unexplained")], id="partition-with-duration",
+        [(5, 8, "unexplained"), (9, 13, "network"), (14, 19, "unexplained")],
+        id="partition-with-duration",
     ),
     pytest.param(
         [*seqs((1, 4), (8, 10)), inj("broker-stop", T0 + 6), inj("broker-start", T0 + 6.2)],
-        [(5, 7, "network")], id="broker-outage",
+        [(5, 7, "network")],
+        id="broker-outage",
     ),
     pytest.param(
         [*seqs((1, 4), (8, 10)), inj("apply", T0 + 5, loss=0.3), inj("apply", T0 + 7.5, delay=0.1)],
-        [(5, 7, "network")], id="lossy-impairment",
+        [(5, 7, "network")],
+        id="lossy-impairment",
     ),
     pytest.param(
-        [*seqs((1, 4), (8, 10)), inj("apply", T0 + 5, delay=0.3)], [(5, 7, "unexplained")],
+        [*seqs((1, 4), (8, 10)), inj("apply", T0 + 5, delay=0.3)],
+        [(5, 7, "unexplained")],
         id="lossless-impairment-explains-nothing",
     ),
     pytest.param(seqs((3, 5)), [(1, 2, "unexplained")], id="leading-gap"),
@@ -84,8 +115,7 @@ def test_gap_attribution(records: list[dict[str, Any]], expected: list[tuple[int
 
 
 def test_power_cut_tail_is_estimated_from_interval_and_off_time() -> None:
-    records = [*seqs((1, 5)), {"kind": "power", "action": "off", "t": T0 + 8.6},
-               *seqs((1, 3), boot="b2", ts=None)]
+    records = [*seqs((1, 5)), {"kind": "power", "action": "off", "t": T0 + 8.6}, *seqs((1, 3), boot="b2", ts=None)]
     # the second boot starts well after the cut: its messages carry later device times
     for rec in records[6:]:
         rec["payload"]["ts"] += 20
@@ -144,9 +174,11 @@ def test_interval_is_learned_and_can_be_set() -> None:
 
 
 def test_collector_offline_window_explains_loss() -> None:
-    records = [*seqs((1, 4), (8, 10)),
-               {"kind": "telemetry.collector", "event": "disconnected", "t": T0 + 5},
-               {"kind": "telemetry.collector", "event": "connected", "t": T0 + 7.2}]
+    records = [
+        *seqs((1, 4), (8, 10)),
+        {"kind": "telemetry.collector", "event": "disconnected", "t": T0 + 5},
+        {"kind": "telemetry.collector", "event": "connected", "t": T0 + 7.2},
+    ]
     assert gap_table(records, network_grace=0.0) == [(5, 7, "network")]
 
 

@@ -73,8 +73,7 @@ def test_close_ends_the_process(tmp_path: Path, journal: Journal) -> None:
     assert [r["action"] for r in read_journal(journal.path) if r["kind"] == "service"] == ["start", "stop"]
 
 
-def test_auto_prefers_mosquitto_and_falls_back_to_embedded(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_prefers_mosquitto_and_falls_back_to_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if not broker_mod.embedded_available():
         pytest.skip("amqtt not installed")
     monkeypatch.setattr(broker_mod, "find_mosquitto", lambda: None)
@@ -96,6 +95,9 @@ def test_taken_port_is_reported_with_the_log(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(BrokerError, match=rf"exited with code \d+ before accepting clients on "
-                                              rf"mqtt://127.0.0.1:{port}; last log lines: .+"):
+        with pytest.raises(
+            BrokerError,
+            match=rf"exited with code \d+ before accepting clients on "
+            rf"mqtt://127.0.0.1:{port}; last log lines: .+",
+        ):
             Broker.start(tmp_path, kind, port=port)

@@ -24,8 +24,9 @@ def collector(broker: Broker, journal: Journal) -> Iterator[TelemetryCollector]:
     col.close()
 
 
-def test_collects_journals_and_accounts(collector: TelemetryCollector, make_publisher: Publisher,
-                                        journal: Journal) -> None:
+def test_collects_journals_and_accounts(
+    collector: TelemetryCollector, make_publisher: Publisher, journal: Journal
+) -> None:
     pubs = [make_publisher(f"dev-{i}") for i in range(3)]
     for _ in range(10):
         for pub in pubs:
@@ -44,8 +45,9 @@ def test_collects_journals_and_accounts(collector: TelemetryCollector, make_publ
     assert tele[0]["arrival"] >= tele[0]["payload"]["ts"] - 1.0
 
 
-def test_report_from_journal_alone_matches_live_accounting(collector: TelemetryCollector,
-                                                           make_publisher: Publisher, journal: Journal) -> None:
+def test_report_from_journal_alone_matches_live_accounting(
+    collector: TelemetryCollector, make_publisher: Publisher, journal: Journal
+) -> None:
     pub = make_publisher("dev-1")
     for _ in range(4):
         pub.publish()
@@ -111,8 +113,7 @@ def test_malformed_messages_are_kept_raw_and_never_stop_the_collector(
     assert collector.summary().devices["dev-1"].malformed == 7
 
 
-def test_status_online_clean_offline_and_last_will(collector: TelemetryCollector,
-                                                   make_publisher: Publisher) -> None:
+def test_status_online_clean_offline_and_last_will(collector: TelemetryCollector, make_publisher: Publisher) -> None:
     clean = make_publisher("dev-clean")
     crash = make_publisher("dev-crash")
     assert collector.wait_for_status("dev-clean", "online", timeout=20)["boot_id"] == clean.boot_id
@@ -142,8 +143,11 @@ def test_broker_outage_is_survived_and_explains_the_loss(
     assert gaps == [(4, 5, "network", "broker-stop")]
     collector.assert_no_unexplained_loss()
     journal.flush()
-    events = [(r["kind"], r.get("action") or r.get("event")) for r in read_journal(journal.path)
-              if r["kind"] in ("injection", "telemetry.collector")]
+    events = [
+        (r["kind"], r.get("action") or r.get("event"))
+        for r in read_journal(journal.path)
+        if r["kind"] in ("injection", "telemetry.collector")
+    ]
     assert ("injection", "broker-stop") in events
     assert ("injection", "broker-start") in events
     assert events.count(("telemetry.collector", "connected")) >= 2
@@ -162,8 +166,9 @@ def test_frame_has_one_row_per_arrival(collector: TelemetryCollector, make_publi
     assert collector.summary().devices["dev-1"].duplicates == 1
 
 
-def test_wait_timeout_says_what_how_long_and_last_seen(collector: TelemetryCollector,
-                                                       make_publisher: Publisher) -> None:
+def test_wait_timeout_says_what_how_long_and_last_seen(
+    collector: TelemetryCollector, make_publisher: Publisher
+) -> None:
     pub = make_publisher("dev-1")
     pub.publish()
     collector.wait_for(1, timeout=20)

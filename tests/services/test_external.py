@@ -88,8 +88,7 @@ def tls_mosquitto(tmp_path: Path) -> Iterator[tuple[int, CertSet]]:
         pytest.skip("Debian's mosquitto (with mosquitto_passwd) is not installed")
     certs = make_certs(tmp_path)
     pwfile = tmp_path / "passwords"
-    subprocess.run([passwd, "-b", "-c", str(pwfile), "rig", "s3cret"], check=True, timeout=30,
-                   capture_output=True)
+    subprocess.run([passwd, "-b", "-c", str(pwfile), "rig", "s3cret"], check=True, timeout=30, capture_output=True)
     port = free_port()
     conf = tmp_path / "tls.conf"
     conf.write_text(
