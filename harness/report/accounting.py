@@ -52,7 +52,7 @@ class Accounting:
 def account(records: list[dict[str, Any]], bands: list[Band]) -> Accounting:
     """The collector's accounting when available, else :func:`count_from_journal`."""
     try:
-        from harness.services.accounting import account as service_account  # type: ignore[import-not-found]
+        from harness.services.accounting import account as service_account
     except ImportError:
         return count_from_journal(records, bands)
     return _adapt(service_account(records))
@@ -75,7 +75,7 @@ def _adapt(result: Any) -> Accounting:
             late = getattr(dev, "late", 0)
         devices[str(name)] = DeviceAccount(
             str(name),
-            int(received),
+            int(received or 0),
             int(getattr(dev, "duplicates", 0) or 0),
             int(late or 0),
             {**dict.fromkeys(CAUSES, 0), **lost},

@@ -22,7 +22,9 @@ from harness.errors import ConfigError
 
 def add_report_commands(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``report`` with its subcommands to an argparse ``add_subparsers()`` object; returns its parser."""
-    report = subparsers.add_parser("report", help="build, compare and promote reports from run folders")
+    report: argparse.ArgumentParser = subparsers.add_parser(
+        "report", help="build, compare and promote reports from run folders"
+    )
     sub = report.add_subparsers(dest="report_command", metavar="SUBCOMMAND")
     report.set_defaults(func=lambda ns: _usage(report))
 

@@ -39,7 +39,8 @@ def telemetry_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for r in records:
         if r.get("kind") != "telemetry":
             continue
-        p = r.get("payload") if isinstance(r.get("payload"), dict) else {}
+        raw = r.get("payload")
+        p: dict[str, Any] = raw if isinstance(raw, dict) else {}
         arrival = _num(r.get("arrival"))
         t = arrival if arrival is not None else float(r["t"])
         row: dict[str, Any] = {

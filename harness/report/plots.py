@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import Any
 
 import matplotlib
 
@@ -68,7 +69,8 @@ def _decorate(ax: Axes, a: Analysis, *, labels: bool) -> None:
             )
 
 
-def _hours(a: Analysis) -> Callable[[float], float]:
+def _hours(a: Analysis) -> Callable[[Any], Any]:
+    """Unix seconds (a number, an array or a Series) to hours since the run started."""
     return lambda t: (t - a.start) / 3600.0
 
 

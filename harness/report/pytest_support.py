@@ -101,11 +101,11 @@ def allure_labels(*, rig: str, firmware: Iterable[str] = (), scenario: str | Non
     """Labels for the current test: rig, each firmware version, scenario."""
     import allure
 
-    allure.dynamic.label("rig", rig)
+    allure.dynamic.label("rig", rig)  # type: ignore[no-untyped-call]
     for fw in firmware:
-        allure.dynamic.label("firmware", fw)
+        allure.dynamic.label("firmware", fw)  # type: ignore[no-untyped-call]
     if scenario:
-        allure.dynamic.label("scenario", scenario)
+        allure.dynamic.label("scenario", scenario)  # type: ignore[no-untyped-call]
 
 
 def allure_steps(steps: Iterable[Mapping[str, Any]]) -> int:
@@ -163,7 +163,9 @@ def allure_attachments(
             names.append(name)
     for pcap in pcaps:
         if Path(pcap).is_file():
-            allure.attach.file(str(pcap), name=Path(pcap).name, extension="pcap")
+            allure.attach.file(  # type: ignore[no-untyped-call]
+                str(pcap), name=Path(pcap).name, extension="pcap"
+            )
             names.append(Path(pcap).name)
     return names
 

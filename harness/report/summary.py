@@ -14,7 +14,8 @@ def load_results(folder: Path) -> dict[str, Any]:
     path = folder / "results.json"
     if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 def summarize(folder: Path) -> str:

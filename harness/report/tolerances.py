@@ -166,10 +166,9 @@ def load_tolerances(path: str | os.PathLike[str] | None) -> dict[str, Tolerance]
         )
     doc = load_yaml(path)
     data = doc.data
+    prefix: tuple[str, ...] = ()
     if isinstance(data, dict) and "tolerances" in data:
         data, prefix = data["tolerances"], ("tolerances",)
-    else:
-        prefix = ()
     if not isinstance(data, dict):
         raise ConfigError(
             "expected a map of metric name to tolerance (under tolerances:)",
