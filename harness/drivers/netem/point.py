@@ -32,7 +32,7 @@ from harness.drivers.netem.params import (
 from harness.drivers.netem.profiles import profile_params
 from harness.drivers.netem.syntax import parse_netem
 from harness.drivers.netem.tcp import TcpProxy
-from harness.drivers.netem.timing import precise_event_loop
+from harness.drivers.netem.timing import precise_event_loop, set_thread_nice
 from harness.drivers.netem.udp import UdpProxy
 from harness.errors import ConfigError, RigError
 from harness.units import parse_duration
@@ -53,6 +53,8 @@ class ImpairmentPoint:
     ``seed`` makes every random decision reproducible: each service and direction draws from its
     own stream derived from the seed and the service name. ``stats_interval`` (seconds, or None)
     journals the measured statistics periodically as well as at every change and at stop.
+    ``nice`` (e.g. -10) raises the loop thread's scheduling priority where permitted, so delays stay
+    punctual on a busy machine; the outcome is in :attr:`priority` and the ``netem.start`` record.
     """
 
     backend = "userspace"
@@ -64,11 +66,14 @@ class ImpairmentPoint:
         *,
         stats_interval: float | None = 10.0,
         control_timeout: float = 10.0,
+        nice: int | None = None,
     ) -> None:
         self.journal = journal
         self.seed = seed
         self.stats_interval = stats_interval
         self.control_timeout = control_timeout
+        self.nice = nice
+        self.priority = "default"  # what became of ``nice``: reported in the netem.start record
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._control = threading.RLock()  # one change at a time, from validation to swap
@@ -87,6 +92,8 @@ class ImpairmentPoint:
 
         def run() -> None:
             asyncio.set_event_loop(loop)
+            if self.nice is not None:
+                self.priority = set_thread_nice(self.nice)
             loop.call_soon(ready.set)
             loop.run_forever()
 
@@ -95,7 +102,8 @@ class ImpairmentPoint:
         self._thread.start()
         if not ready.wait(self.control_timeout):
             raise RigError(f"netem: event loop thread did not start within {self.control_timeout:g}s")
-        self._journal("netem.start", backend=self.backend, seed=self.seed)
+        self._journal("netem.start", backend=self.backend, seed=self.seed, priority=self.priority,
+                      selector=type(getattr(loop, "_selector", None)).__name__)
         if self.stats_interval:
             self._loop.call_soon_threadsafe(self._schedule_periodic)
         return self
@@ -259,14 +267,19 @@ class ImpairmentPoint:
                 if old is not None:
                     old.cancel()
                 if seconds is not None:
-                    self._timers[name] = self._loop.call_later(seconds, self._auto_heal, [name])
+                    self._timers[name] = self._loop.call_later(seconds, self._auto_heal, [name], action)
 
         self._change(swap, action=action, service=service, params={"duration": seconds})
 
-    def _auto_heal(self, targets: list[str]) -> None:
+    def _auto_heal(self, targets: list[str], action: str) -> None:
         self._heal_now(targets)
-        self._journal("injection", action="heal", service=targets[0] if len(targets) == 1 else None,
-                      params={"reason": "partition duration elapsed"}, direction="both")
+        self._journal(
+            "injection",
+            action="heal",
+            service=targets[0] if len(targets) == 1 else None,
+            params={"reason": f"{action} duration elapsed"},
+            direction="both",
+        )
 
     def _heal_now(self, targets: list[str]) -> None:
         for name in targets:
