@@ -42,12 +42,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the device suite and scenarios on a rig, then summarise the run")
     run.add_argument(
-        "paths", nargs="*", help="tests or scenario files (default: tests/device and scenarios/)"
+        "paths", nargs="*", help="tests or scenario files (default: tests/device and scenarios/ci)"
     )
     run.add_argument("--rig", default="twin", help="rig name or rig file (default: twin)")
     run.add_argument("--reports-dir", default="reports", help="where the run folder goes (default: reports)")
     run.add_argument("--run-id", help="name of the run folder (default: time-based)")
     run.add_argument("-n", "--workers", help="parallel rigs via pytest-xdist (e.g. 2 or auto)")
+    run.add_argument("--scenario-duration", help="run soak scenarios this long (e.g. 2m); compresses their schedule")
+    run.add_argument("--scenario-seed", help="replace every scenario's seed (replay a failed run)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest as they are")
     run.set_defaults(func=_cmd_run)
 
@@ -84,7 +86,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     from harness.runfolder import pick_run_id
 
     run_id = pick_run_id(ns.run_id)
-    paths = ns.paths or [p for p in ("tests/device", "scenarios") if _has_tests(Path(p))]
+    paths = ns.paths or [p for p in ("tests/device", "scenarios/ci") if _has_tests(Path(p))]
     if not paths:
         raise ConfigError("nothing to run: no tests/device or scenarios/ here; name test paths to run")
     folder = Path(ns.reports_dir) / run_id
@@ -92,6 +94,10 @@ def _cmd_run(ns: argparse.Namespace) -> int:
             f"--junitxml={folder / 'junit.xml'}", "-p", "no:cacheprovider"]
     if ns.workers:
         args += ["-n", str(ns.workers)]
+    if ns.scenario_duration:
+        args += ["--scenario-duration", ns.scenario_duration]
+    if ns.scenario_seed:
+        args += ["--scenario-seed", ns.scenario_seed]
     extra = [a for a in ns.pytest_args if a != "--"]
     status = pytest.main(args + extra)
     if folder.is_dir():

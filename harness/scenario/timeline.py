@@ -48,13 +48,19 @@ def timeline_problems(scenario: Scenario, duration: float | None = None) -> list
 
 
 def build_timeline(scenario: Scenario, *, duration: float | None = None, seed: int | None = None) -> list[Injection]:
-    """All injections in time order. ``duration``/``seed`` override the file's (command line)."""
-    limit = scenario.duration if duration is None else duration
+    """All injections in time order. ``seed`` overrides the file's; ``duration`` too, and for a scenario
+    with its own duration it scales the schedule to fit (``--scenario-duration 2m`` on an 8 h soak)."""
     base_seed = scenario.seed if seed is None else seed
+    limit = scenario.duration if duration is None else duration
+    scale = 1.0
+    if duration is not None and scenario.duration:
+        # A shorter (or longer) run of a soak compresses its schedule: the same injections in the
+        # same order, closer together. How long each fault lasts (off time, outage) is unchanged.
+        limit, scale = scenario.duration, duration / scenario.duration
     out: list[Injection] = []
     for i, ev in enumerate(scenario.events):
         rng = random.Random(f"{base_seed}:{i}:{ev.do}")
-        out.extend(Injection(t, i, ev.do, _params(ev)) for t in _instants(ev, rng, limit))
+        out.extend(Injection(round(t * scale, 6), i, ev.do, _params(ev)) for t in _instants(ev, rng, limit))
     out.sort()
     return out
 
