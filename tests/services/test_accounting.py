@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.services.accounting import AccountingConfig, account, percentile
 
@@ -210,3 +212,37 @@ def test_percentile_interpolates() -> None:
 def test_bad_config_names_the_field() -> None:
     with pytest.raises(ValueError, match="interval: expected seconds > 0"):
         AccountingConfig(interval=0)
+
+
+@st.composite
+def loss_patterns(draw: st.DrawFn) -> tuple[list[dict[str, Any]], int, int]:
+    """Messages 1..n with random gaps; part of each gap (its oldest seqs) reported as dropped."""
+    n = draw(st.integers(min_value=2, max_value=60))
+    kept = sorted(set(draw(st.lists(st.integers(1, n - 1), max_size=n))) | {n})
+    records, dropped, prev, overflow = [], 0, 0, 0
+    for seq in kept:
+        size = seq - prev - 1
+        k = draw(st.integers(0, size)) if size else 0
+        dropped += k
+        overflow += k
+        records.append(tele(seq, dropped=dropped))
+        prev = seq
+    return records, n - len(kept), overflow
+
+
+@settings(max_examples=80, deadline=None)
+@given(loss_patterns())
+def test_every_missing_seq_is_in_exactly_one_gap(pattern: tuple[list[dict[str, Any]], int, int]) -> None:
+    records, missing, overflow = pattern
+    acc = account(records)
+    covered = [s for g in acc.gaps() for s in range(g.first_seq, g.last_seq + 1)]
+    assert len(covered) == len(set(covered)) == missing
+    assert acc.lost("overflow") == overflow
+    assert acc.lost("unexplained") == missing - overflow
+
+
+def test_device_scoped_partition_explains_only_that_device() -> None:
+    records = [*seqs((1, 4), (8, 10)), *seqs((1, 4), (8, 10), device="d2"),
+               inj("partition", T0 + 5.5, device="d2"), inj("heal", T0 + 6.5)]  # fmt: skip
+    acc = account(records, AccountingConfig(network_grace=0.0))
+    assert [(g.device, g.cause) for g in acc.gaps()] == [("d1", "unexplained"), ("d2", "network")]
