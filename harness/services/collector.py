@@ -36,6 +36,8 @@ from harness.services.telemetry_schema import (
     parse_telemetry,
 )
 
+_NEVER = float("inf")
+
 
 class TelemetryTimeout(HarnessError, TimeoutError):
     """Telemetry the test waited for did not arrive in time."""
@@ -88,6 +90,9 @@ class TelemetryCollector:
         self._cond = threading.Condition()
         self._records: list[dict[str, Any]] = []  # everything this collector wrote
         self._messages: list[Message] = []
+        self._by_device: dict[str, list[Message]] = {}
+        self._count_targets: dict[object, int] = {}  # count waits: total message count that wakes them
+        self._eager_waiters = 0  # predicate waits: woken by every message
         self._status: dict[str, dict[str, Any]] = {}
         self._malformed = 0
         self._errors = 0
@@ -207,11 +212,17 @@ class TelemetryCollector:
             self._malformed_record(topic, raw, str(exc))
             return
         device = payload["device"]
-        self._write("telemetry", device=device, topic=topic, arrival=arrival, payload=payload)
+        rec = self._journaled("telemetry", device=device, topic=topic, arrival=arrival, payload=payload)
+        message = Message(device, topic, arrival, payload)
         with self._cond:
-            self._messages.append(Message(device, topic, arrival, payload))
+            self._records.append(rec)
+            self._messages.append(message)
+            self._by_device.setdefault(device, []).append(message)
             self._last_arrival = arrival
-            self._cond.notify_all()
+            # wake waiters only when one of them can be satisfied: a per-message wake-up costs
+            # more than the rest of the collector's work on a message
+            if self._eager_waiters or len(self._messages) >= min(self._count_targets.values(), default=_NEVER):
+                self._cond.notify_all()
 
     def _malformed_record(self, topic: str, raw: bytes, error: str) -> None:
         self._write("telemetry.malformed", topic=topic, raw=raw.decode("utf-8", "backslashreplace"), error=error)
@@ -219,11 +230,13 @@ class TelemetryCollector:
             self._malformed += 1
             self._cond.notify_all()
 
-    def _write(self, kind: str, **fields: Any) -> None:
+    def _journaled(self, kind: str, **fields: Any) -> dict[str, Any]:
         if self.journal is not None:
-            rec = self.journal.record(kind, **fields)
-        else:
-            rec = {"t": time.time(), "kind": kind, **fields}
+            return self.journal.record(kind, **fields)
+        return {"t": time.time(), "kind": kind, **fields}
+
+    def _write(self, kind: str, **fields: Any) -> None:
+        rec = self._journaled(kind, **fields)
         with self._cond:
             self._records.append(rec)
 
@@ -245,31 +258,51 @@ class TelemetryCollector:
         if isinstance(what, bool) or not (isinstance(what, int) or callable(what)):
             raise TypeError(f"wait_for: expected a message count or a predicate, got {what!r}")
         deadline = time.monotonic() + timeout
-        checked = 0
+        token = object()
         with self._cond:
-            while True:
-                mine = self._messages if device is None else [m for m in self._messages if m.device == device]
-                if isinstance(what, int):
-                    if len(mine) >= what:
-                        return mine[:]
-                else:
-                    for m in mine[checked:]:
-                        if what(m):
-                            return m
-                    checked = len(mine)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    wanted = (
-                        f"{what} telemetry messages"
-                        if isinstance(what, int)
-                        else f"a telemetry message matching {getattr(what, '__name__', repr(what))}"
-                    )
-                    raise TelemetryTimeout(
-                        f"timed out after {timeout:g}s waiting for {wanted}"
-                        f"{f' from {device}' if device else ''} on {self.endpoint.url}; got {len(mine)}; "
-                        f"last message: {mine[-1] if mine else '<none>'}"
-                    )
-                self._cond.wait(remaining)
+            if not isinstance(what, int):
+                self._eager_waiters += 1
+            try:
+                return self._wait_messages(what, timeout, deadline, device, token)
+            finally:
+                self._count_targets.pop(token, None)
+                if not isinstance(what, int):
+                    self._eager_waiters -= 1
+
+    def _wait_messages(
+        self,
+        what: int | Callable[[Message], bool],
+        timeout: float,
+        deadline: float,
+        device: str | None,
+        token: object,
+    ) -> list[Message] | Message:
+        checked = 0
+        while True:
+            mine = self._messages if device is None else self._by_device.get(device, [])
+            if isinstance(what, int):
+                if len(mine) >= what:
+                    return mine[:]
+                # the total count at which this wait can first be satisfied
+                self._count_targets[token] = len(self._messages) + what - len(mine)
+            else:
+                for m in mine[checked:]:
+                    if what(m):
+                        return m
+                checked = len(mine)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                wanted = (
+                    f"{what} telemetry messages"
+                    if isinstance(what, int)
+                    else f"a telemetry message matching {getattr(what, '__name__', repr(what))}"
+                )
+                raise TelemetryTimeout(
+                    f"timed out after {timeout:g}s waiting for {wanted}"
+                    f"{f' from {device}' if device else ''} on {self.endpoint.url}; got {len(mine)}; "
+                    f"last message: {mine[-1] if mine else '<none>'}"
+                )
+            self._cond.wait(remaining)
 
     def wait_for_status(self, device: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
         """Wait until ``device``'s latest status has ``state`` (online/offline); returns the status."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -183,3 +184,29 @@ def test_wait_timeout_says_what_how_long_and_last_seen(
         collector.wait_for_status("dev-1", "offline", timeout=0.2)
     with pytest.raises(TypeError, match="expected a message count or a predicate"):
         collector.wait_for("ten", timeout=0.1)  # type: ignore[call-overload]
+
+
+def test_waits_on_one_device_among_many(collector: TelemetryCollector, make_publisher: Publisher) -> None:
+    noisy, quiet = make_publisher("dev-noisy"), make_publisher("dev-quiet")
+    results: dict[str, object] = {}
+
+    def wait() -> None:
+        try:
+            results["quiet"] = collector.wait_for(3, timeout=30, device="dev-quiet")
+            results["seq5"] = collector.wait_for(lambda m: m.seq == 5, timeout=30, device="dev-noisy")
+        except Exception as exc:  # reported to the test thread below
+            results["error"] = exc
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    try:
+        for n in range(6):
+            noisy.publish()
+            if n % 2:
+                quiet.publish()
+    finally:
+        waiter.join(timeout=60)
+    assert "error" not in results, results.get("error")
+    assert [m.seq for m in results["quiet"]] == [1, 2, 3]  # type: ignore[attr-defined]
+    assert results["seq5"].device == "dev-noisy"  # type: ignore[attr-defined]
+    assert len(collector.wait_for(9, timeout=30)) == 9
