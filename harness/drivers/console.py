@@ -48,8 +48,10 @@ FD_READ_SIZE = 1 << 16
 STAGE_CACHE = 256
 #: Journal backlog batches (one per received chunk) written per idle moment of the port.
 JOURNAL_BATCH = 1
+#: Journal in batches of at least this many lines while waiting on the device.
+JOURNAL_MIN_LINES = 64
 #: Journal lines at most this late (seconds) even when nobody waits on the console.
-JOURNAL_LAG = 0.1
+JOURNAL_LAG = 0.5
 #: Above this many unjournaled lines the reader journals before reading on (backpressure).
 MAX_BACKLOG = 200_000
 #: How long the reader's blocking read waits before re-checking whether it should stop.
@@ -98,6 +100,7 @@ class Console:
         self._read_lock = threading.Lock()  # held by whichever thread is reading the port
         self._direct = False  # an expecting thread is reading the port itself
         self._direct_capable = False
+        self._fd = -1
         self._direct_until = 0.0  # the reader stays parked until then (monotonic)
         self._reader_parked = False
         self._write_lock = threading.Lock()
@@ -131,6 +134,7 @@ class Console:
         # A local tty can be read by the waiting thread itself (select on its fd, cancellable
         # reader); network and loop ports are read by the reader thread only.
         self._direct_capable = local_tty and hasattr(port, "cancel_read")
+        self._fd = port.fileno() if self._direct_capable else -1
         self._stop.clear()
         self._failure = None
         self._reader = threading.Thread(target=self._read_loop, name=f"console-{self.name}", daemon=True)
@@ -180,7 +184,7 @@ class Console:
         try:
             with self._write_lock:
                 if self._direct_capable:
-                    _write_fd(port.fileno(), raw, WRITE_TIMEOUT)
+                    _write_fd(self._fd, raw, WRITE_TIMEOUT)
                 else:
                     port.write(raw)
         except (serial.SerialException, OSError) as exc:
@@ -314,11 +318,13 @@ class Console:
         """
         deadline = time.monotonic() + timeout
         self._stats["expects"] += 1
-        with self._cond:
+        lock = self._lock  # the condition's lock, taken directly on this hot path
+        with lock:
+            buffer = self._buffer
             if send is not None:
-                self._buffer.consume(self._buffer.end)
-            search = StagedSearch(stages, self._buffer.start)
-            ready = send is None and search.advance(self._buffer)
+                buffer.consume(buffer.end)
+            search = StagedSearch(stages, buffer.start)
+            ready = send is None and search.advance(buffer)
             direct = not ready and self._direct_capable and not self._direct
             if not ready:
                 self._waiters.append(search)
@@ -330,19 +336,25 @@ class Console:
                 self._wait_direct(search, deadline, timeout)
             elif not ready:
                 self._wait_notified(search, deadline, timeout)
-            with self._cond:
-                hits = search.hits
-                last = hits[-1]
-                before = self._buffer.text(hits[-2].end if len(hits) > 1 else self._buffer.start, last.start)
-                self._buffer.consume(last.end)
-                return hits, before
-        finally:
+        except BaseException:
             if not ready:
-                with self._cond:
-                    self._waiters.remove(search)
-                    if direct:  # the reader resumes by itself after RESUME_AFTER
-                        self._direct = False
-                        self._direct_until = time.monotonic() + RESUME_AFTER
+                with lock:
+                    self._end_wait(search, direct)
+            raise
+        with lock:
+            if not ready:
+                self._end_wait(search, direct)
+            hits = search.hits
+            last = hits[-1]
+            before = buffer.text(hits[-2].end if len(hits) > 1 else buffer.start, last.start)
+            buffer.consume(last.end)
+            return hits, before
+
+    def _end_wait(self, search: StagedSearch, direct: bool) -> None:
+        self._waiters.remove(search)
+        if direct:  # the reader resumes by itself after RESUME_AFTER
+            self._direct = False
+            self._direct_until = time.monotonic() + RESUME_AFTER
 
     def _matched(self, search: StagedSearch, timeout: float, deadline: float) -> float:
         """With the lock held: 0 if ``search`` is complete, else the time left; raises when there is
@@ -377,13 +389,18 @@ class Console:
         if not self._reader_parked:
             with contextlib.suppress(serial.SerialException, OSError):
                 port.cancel_read()
+        fd, lock = self._fd, self._lock
+        remaining = max(deadline - time.monotonic(), 0.0)
         with self._read_lock:
-            while remaining := self._matched_locking(search, timeout, deadline):
-                self._pump(port, min(remaining, READ_POLL))
-
-    def _matched_locking(self, search: StagedSearch, timeout: float, deadline: float) -> float:
-        with self._lock:
-            return self._matched(search, timeout, deadline)
+            while True:
+                try:
+                    self._pump_fd(fd, min(remaining, READ_POLL))
+                except READ_ERRORS as exc:
+                    self._fail(exc)
+                with lock:
+                    remaining = self._matched(search, timeout, deadline)
+                if not remaining:
+                    return
 
     def _port(self) -> serial.SerialBase:
         port = self._serial
@@ -411,21 +428,15 @@ class Console:
                     cond.wait(pause)
                 self._reader_parked = False
             with self._read_lock:
-                if not self._direct and not self._pump(port, None):
+                if not self._direct and not self._pump(port):
                     break
         self._journal_some(None)
 
-    def _pump(self, port: serial.SerialBase, wait: float | None) -> bool:
-        """One step of reading (caller holds ``_read_lock``): journal a batch if the port is idle
-        and journaling is due, else read what arrives within ``wait`` seconds and feed it.
-
-        ``wait=None`` is the reader thread: a pyserial read, cancellable by ``cancel_read``.
-        Otherwise (a local tty read by an expecting thread) select and ``os.read`` on the fd.
-        False once the port has failed.
-        """
+    def _pump(self, port: serial.SerialBase) -> bool:
+        """One step of the reader thread (holding ``_read_lock``): journal a batch if the port is
+        idle and journaling is due, else a pyserial read (cancellable by ``cancel_read``) of what
+        arrives, fed to the buffer. False once the port has failed."""
         try:
-            if wait is not None:
-                return self._pump_fd(port.fileno(), wait)
             waiting = port.in_waiting
             if waiting == 0 and self._backlog and self._journal_now():
                 self._journal_some(JOURNAL_BATCH)
@@ -447,20 +458,21 @@ class Console:
             self._feed(data)
         return True
 
-    def _pump_fd(self, fd: int, wait: float) -> bool:
+    def _pump_fd(self, fd: int, wait: float) -> None:
+        """One step of an expecting thread reading a local tty: journal a batch if the fd is idle
+        and journaling is due, else select up to ``wait`` s, ``os.read`` what is there, feed it."""
         if self._backlog and self._journal_now() and not select.select([fd], [], [], 0)[0]:
             self._journal_some(JOURNAL_BATCH)
-            return True
+            return
         if not select.select([fd], [], [], wait)[0]:
-            return True
+            return
         try:
             data = os.read(fd, FD_READ_SIZE)
         except BlockingIOError:
-            return True
+            return
         if not data:
             raise serial.SerialException("device reports readiness to read but returned no data (hung up?)")
         self._feed(data)
-        return True
 
     def _fail(self, exc: BaseException) -> None:
         if not self._stop.is_set():
@@ -504,12 +516,12 @@ class Console:
             self._backlog_lines += len(clean)
 
     def _journal_now(self) -> bool:
-        """Journal while a waiter is parked on the device (free time), or when the backlog got old.
+        """Whether to journal now, the port being idle: in batches of :data:`JOURNAL_MIN_LINES`
+        while a waiter is parked on the device (its time is free), or once the backlog got old.
 
-        Journaling right after waking a waiter would hold the GIL while it wants to return, so a
-        command's round trip would pay for journaling its own output.
+        Never right after a match: that would make the caller pay for journaling its own output.
         """
-        if any(not search.done for search in self._waiters):
+        if self._backlog_lines >= JOURNAL_MIN_LINES and any(not search.done for search in self._waiters):
             return True
         return time.time() - self._backlog[0][0] > JOURNAL_LAG
 
