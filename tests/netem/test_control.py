@@ -183,3 +183,16 @@ def test_concurrent_changes_from_two_threads_are_not_lost(point: ImpairmentPoint
         t.join(30)
     configured = point.configured("mqtt")
     assert configured["up"].delay == pytest.approx(0.020) and configured["down"].delay == pytest.approx(0.020)
+
+
+def test_heal_and_clear_with_nothing_to_undo_are_not_changes(
+    point: ImpairmentPoint, journal: Journal, echo_server: TcpServer
+) -> None:
+    point.add_tcp(echo_server.address, name="mqtt")
+    point.heal()
+    point.clear()
+    assert _records(journal, "injection") == []
+    point.apply(delay="5ms", direction="up")
+    point.clear(direction="down")  # already clear there
+    point.clear()
+    assert [r["action"] for r in _records(journal, "injection")] == ["apply", "clear"]

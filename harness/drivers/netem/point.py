@@ -211,6 +211,8 @@ class ImpairmentPoint:
         """Remove every impairment parameter (does not heal a partition)."""
         chosen = directions(direction)
         with self._control:
+            if all(self._links[n].params[d].is_clear for n in self._targets(service) for d in chosen):
+                return  # nothing to clear: not a change, not journalled
             new = {
                 name: {d: CLEAR if d in chosen else self._links[name].params[d] for d in DIRECTIONS}
                 for name in self._targets(service)
@@ -237,13 +239,19 @@ class ImpairmentPoint:
         self._hold("partition", duration, service, refuse=True)
 
     def heal(self, *, service: str | None = None) -> None:
-        """End a stall or partition: held data flows again, new connections are accepted."""
+        """End a stall or partition: held data flows again, new connections are accepted.
+
+        Healing a link that is neither stalled nor partitioned changes nothing and is not journalled.
+        """
         targets = self._targets(service)
 
         def swap() -> None:
             self._heal_now(targets)
 
-        self._change(swap, action="heal", service=service, params={})
+        with self._control:
+            if not any(self._links[n].stalled or self._links[n].refusing for n in targets):
+                return
+            self._change(swap, action="heal", service=service, params={})
 
     def _hold(self, action: str, duration: float | str | None, service: str | None, *, refuse: bool) -> None:
         seconds = None
