@@ -13,6 +13,7 @@ can attribute lost messages to the outage.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import getpass
 import importlib.util
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Literal, Protocol
@@ -36,6 +38,16 @@ BrokerKind = Literal["auto", "mosquitto", "embedded"]
 KINDS = ("auto", "mosquitto", "embedded")
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 _LOG_TAIL = 5
+
+
+_LIVE: weakref.WeakSet[Broker] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_leftovers() -> None:
+    """A run that forgot (or could not) close its brokers does not leave them running."""
+    for broker in list(_LIVE):
+        broker.close()
 
 
 class BrokerError(RigError):
@@ -150,6 +162,7 @@ class Broker:
         self._closed = False
         self.starts = 0
         self.stops = 0
+        _LIVE.add(self)
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
