@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.report.analysis import analyze
 from harness.report.results import write_results
-from harness.report.rundata import load_run
+from harness.report.rundata import load_run, resolve_run
 
 BASELINES = "baselines"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -64,8 +64,8 @@ def promote(run_folder: Path, name: str | None = None, *, force: bool = False) -
 
 
 def resolve_baseline(ref: str, run_folder: Path) -> Path:
-    """A baseline given as a folder path, or as a name under ``reports/baselines/``."""
-    path = Path(ref)
+    """A baseline given as a run folder or run id, or as a name under ``reports/baselines/``."""
+    path = resolve_run(ref)
     if path.is_dir():
         return path
     named = baselines_dir(run_folder) / ref

@@ -29,29 +29,29 @@ def add_report_commands(subparsers: Any) -> argparse.ArgumentParser:
     report.set_defaults(func=lambda ns: _usage(report))
 
     build = sub.add_parser("build", help="rebuild every report of a run (also a run that was killed)")
-    build.add_argument("run", help="run folder (reports/<run-id>)")
+    build.add_argument("run", help="run folder (reports/<run-id>) or run id")
     build.set_defaults(func=cmd_build)
 
     soak = sub.add_parser("soak", help="the soak report: one self-contained HTML file plus PNGs")
-    soak.add_argument("run", help="run folder (reports/<run-id>)")
+    soak.add_argument("run", help="run folder (reports/<run-id>) or run id")
     soak.add_argument("--out", help="folder to write into (default: the run folder)")
     soak.set_defaults(func=cmd_soak)
 
     cmp = sub.add_parser("compare", help="regressions against a baseline; exit status 1 when there are any")
-    cmp.add_argument("run", help="run folder (reports/<run-id>)")
+    cmp.add_argument("run", help="run folder (reports/<run-id>) or run id")
     cmp.add_argument("--baseline", required=True, help="baseline name (reports/baselines/NAME) or run folder")
     cmp.add_argument("--tolerances", help="YAML file of per-metric tolerances (see docs/reports.md)")
     cmp.add_argument("--out", help="folder for compare.html and compare.md (default: the run folder)")
     cmp.set_defaults(func=cmd_compare)
 
     promote = sub.add_parser("promote", help="make a run the new baseline under reports/baselines/")
-    promote.add_argument("run", help="run folder (reports/<run-id>)")
+    promote.add_argument("run", help="run folder (reports/<run-id>) or run id")
     promote.add_argument("--name", help="baseline name (default: the run's rig name)")
     promote.add_argument("--force", action="store_true", help="promote even a run that did not finish")
     promote.set_defaults(func=cmd_promote)
 
     exp = sub.add_parser("export", help="the run's data as CSV and Parquet under RUN/export/")
-    exp.add_argument("run", help="run folder (reports/<run-id>)")
+    exp.add_argument("run", help="run folder (reports/<run-id>) or run id")
     exp.add_argument("--out", help="folder to write into (default: RUN/export)")
     exp.set_defaults(func=cmd_export)
     return report
@@ -83,9 +83,10 @@ def cmd_compare(ns: argparse.Namespace) -> int:
     from harness.report.baseline import resolve_baseline
     from harness.report.compare import compare
     from harness.report.compare_render import html, markdown
+    from harness.report.rundata import resolve_run
     from harness.report.tolerances import load_tolerances
 
-    run = Path(ns.run)
+    run = resolve_run(ns.run)
     if not run.is_dir():
         raise ConfigError(f"run folder {ns.run!r} not found; expected a folder such as reports/<run-id>")
     tolerances = load_tolerances(ns.tolerances)

@@ -139,10 +139,10 @@ def allure_attachments(
     pcaps: Iterable[Path] = (),
     a: Analysis | None = None,
 ) -> list[str]:
-    """Attach console log, journal excerpt, plots and pcaps to the current test; returns the names."""
+    """Attach console log, journal excerpt, time-series plot and pcaps to the current test; returns names."""
     import allure
 
-    from harness.report.plots import figures
+    from harness.report.plots import timeseries
 
     names = []
     if console_text:
@@ -158,9 +158,10 @@ def allure_attachments(
         )
         names.append("journal excerpt")
         a = a or window_analysis(records)
-        for name, png in figures(a).items():
-            allure.attach(png, name=name, attachment_type=allure.attachment_type.PNG)
-            names.append(name)
+        png = timeseries(a)  # the test's own slice; trend plots belong to the soak report
+        if png is not None:
+            allure.attach(png, name="timeseries.png", attachment_type=allure.attachment_type.PNG)
+            names.append("timeseries.png")
     for pcap in pcaps:
         if Path(pcap).is_file():
             allure.attach.file(  # type: ignore[no-untyped-call]

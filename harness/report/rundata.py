@@ -70,9 +70,22 @@ class RunData:
         return None
 
 
+def resolve_run(ref: str | os.PathLike[str], reports_dir: str | os.PathLike[str] = "reports") -> Path:
+    """A run folder given as a path, or as a run id under ``reports_dir``."""
+    path = Path(ref)
+    if (
+        not path.is_dir()
+        and not path.is_absolute()
+        and len(path.parts) == 1
+        and (Path(reports_dir) / path).is_dir()
+    ):
+        return Path(reports_dir) / path
+    return path
+
+
 def load_run(folder: str | os.PathLike[str]) -> RunData:
-    """Read a run folder; :class:`ConfigError` (one line) if it is missing, empty or corrupt."""
-    path = Path(folder)
+    """Read a run folder (or a run id under ``reports/``); one-line ConfigError if missing or corrupt."""
+    path = resolve_run(folder)
     if not path.is_dir():
         raise ConfigError(f"run folder {str(folder)!r} not found; expected a folder such as reports/<run-id>")
     journals = sorted(path.glob("journal*.jsonl"))

@@ -12,9 +12,10 @@ import pytest
 from harness.errors import ConfigError
 from harness.report.analysis import analyze
 from harness.report.build import Built, build
+from harness.report.journal import Journal
 from harness.report.results import write_results
 from harness.report.rundata import load_run
-from tests.report.twinlog import Truth
+from tests.report.twinlog import Truth, write_results_json
 
 
 def _results(folder: Path) -> dict:
@@ -32,7 +33,7 @@ def test_results_json_gets_metrics_from_the_journal_and_keeps_the_plugins_fields
     m = data["metrics"]
     assert data["complete"] is True
     assert m["telemetry.received"] == truth.sent - truth.lost_network
-    assert m["telemetry.loss.network"] == truth.lost_network == 30
+    assert m["telemetry.loss.network"] == truth.lost_network == 15  # half an hour at one per 2 min
     assert m["telemetry.loss.unexplained"] == 0
     assert m["ota.duration.max"] == pytest.approx(40.0)
     assert m["ota.outcome"] == "committed"
@@ -114,3 +115,21 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
         load_run(tmp_path)
     with pytest.raises(ConfigError, match="not found"):
         load_run(tmp_path / "missing")
+
+
+def test_a_suite_run_without_telemetry_and_two_workers(tmp_path: Path) -> None:
+    folder = tmp_path / "suite"
+    for worker, boot in (("gw0", 0.8), ("gw1", 1.2)):
+        with Journal(folder / f"journal-{worker}.jsonl", worker=worker) as j:
+            j.record("run", action="start", run_id="suite", rig="twin")
+            j.record("boot", device="twin", reason="power-on", seconds=boot)
+            j.record("run", action="end")
+    write_results_json(folder, {"t.py::a": "passed", "t.py::b": "failed"}, started=0.0, finished=1.0)
+    write_results(analyze(load_run(folder)))
+    data = _results(folder)
+    assert data["metrics"]["boot.time.max"] == pytest.approx(1.2)
+    assert data["metrics"]["reboots.total"] == 2
+    assert data["metrics"]["telemetry.received"] == 0
+    assert data["metrics"]["heap.slope"] is None and data["trends"]["heap"]["verdict"] == "unknown"
+    assert data["counts"] == {"passed": 1, "failed": 1}
+    assert data["report"]["journals"] == ["journal-gw0.jsonl", "journal-gw1.jsonl"]

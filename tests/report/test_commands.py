@@ -67,3 +67,14 @@ def test_missing_tolerance_file(soak_run: tuple[Path, Truth], capsys: pytest.Cap
         main(["report", "compare", str(folder), "--baseline", str(folder), "--tolerances", "nope.yaml"]) == 2
     )
     assert "tolerance file 'nope.yaml' not found" in capsys.readouterr().err
+
+
+def test_a_run_id_is_found_under_reports(
+    soak_run: tuple[Path, Truth], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = soak_run
+    monkeypatch.chdir(folder.parent.parent)  # the folder holding reports/
+    assert main(["report", "export", folder.name]) == 0
+    assert (folder / "export" / "metrics.csv").is_file()
+    assert main(["report", "compare", folder.name, "--baseline", folder.name]) == 0
+    capsys.readouterr()

@@ -38,7 +38,7 @@ class Truth:
 @dataclass
 class SoakSpec:
     hours: float = 24.0
-    period: float = 60.0
+    period: float = 120.0
     leak_per_h: float = 200.0
     seed: int = 7
     ota_seconds: float = 40.0
