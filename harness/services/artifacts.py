@@ -1,0 +1,437 @@
+"""The OTA artifact server: a real HTTP server (aiohttp) serving a folder of images.
+
+It runs its own event loop in a background thread, so a synchronous test drives it directly::
+
+    with ArtifactServer(tmp_path / "artifacts", journal=journal) as server:
+        url = server.publish("fw-2.0.0.img", image.data)
+        server.set_fault(TruncateBody(after=4096), times=1)   # the next download is cut short
+        ...
+
+``GET`` and ``HEAD`` with a single ``Range`` (206 + ``Content-Range``; 416 when unsatisfiable), a
+strong ``ETag`` from the content hash, ``If-Range``, ``Content-Length``. Every request is journaled
+as ``artifact.request`` (method, path, range, status, bytes, duration, client); every fault switched
+on or off, and every :meth:`~ArtifactServer.replace`, as an ``injection`` with action
+``artifact-fault``. Faults are in :mod:`harness.services.artifact_faults`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from harness.errors import ConfigError, RigError
+from harness.report.journal import Journal
+from harness.services.artifact_faults import Decision, Fault, FaultPlan, describe
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
+_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
+_CHUNK = 16 * 1024
+
+
+class ArtifactServerError(RigError):
+    """The artifact server could not start or stop."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file's bytes as served, with its strong ETag (from the SHA-256 of the content)."""
+
+    data: bytes
+    etag: str
+
+
+class _Unsatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(first, last)`` inclusive for one ``bytes=a-b`` / ``a-`` / ``-n`` range; ``None`` to serve it all.
+
+    Multiple ranges and malformed headers are ignored (RFC 9110 allows it); a range starting past the
+    end raises ``_Unsatisfiable``.
+    """
+    if header is None:
+        return None
+    m = _RANGE.fullmatch(header)
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    first_text, last_text = m.group(1), m.group(2)
+    if not first_text:  # suffix: the last n bytes
+        n = int(last_text)
+        if n == 0:
+            raise _Unsatisfiable
+        return max(0, size - n), size - 1
+    first = int(first_text)
+    last = size - 1 if not last_text else min(int(last_text), size - 1)
+    if last_text and int(last_text) < first:
+        return None  # invalid, so ignored
+    if first >= size:
+        raise _Unsatisfiable
+    return first, last
+
+
+class ArtifactServer:
+    """Serves the files of ``folder`` (a temporary folder if ``None``) over HTTP, with injectable faults."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        journal: Journal | None = None,
+        advertise: str | None = None,
+        start_timeout: float = 10.0,
+        shutdown_timeout: float = 1.0,
+    ) -> None:
+        self._own_dir: tempfile.TemporaryDirectory[str] | None = None
+        if folder is None:
+            self._own_dir = tempfile.TemporaryDirectory(prefix="harness-artifacts-")
+            folder = self._own_dir.name
+        self.folder = Path(folder)
+        self.host = host
+        self._want_port = port
+        self.port = 0
+        self._advertise = advertise
+        self._journal = journal
+        self._start_timeout = start_timeout
+        self._shutdown_timeout = shutdown_timeout
+        self.faults = FaultPlan()
+        self._cache: dict[str, tuple[tuple[int, int, int], Artifact]] = {}
+        self._cache_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._requests = 0
+        self._bytes = 0
+        self._resumed = 0
+        self._statuses: Counter[int] = Counter()
+        self._faults_fired: Counter[str] = Counter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> ArtifactServer:
+        """Listen (on ``host:port``; port 0 picks a free one) and serve from a background thread."""
+        if self._thread is not None:
+            raise ArtifactServerError(f"artifact server already running at {self.base_url}")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="artifact-server", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        future = asyncio.run_coroutine_threadsafe(self._serve(), loop)
+        try:
+            self.port = future.result(self._start_timeout)
+        except Exception as exc:
+            future.cancel()
+            self._halt_loop()
+            if isinstance(exc, TimeoutError):
+                raise ArtifactServerError(
+                    f"artifact server: not listening on {self.host}:{self._want_port} after {self._start_timeout:g}s"
+                ) from None
+            raise ArtifactServerError(
+                f"artifact server: cannot listen on {self.host}:{self._want_port} ({exc})"
+            ) from None
+        return self
+
+    async def _serve(self) -> int:
+        app = web.Application()
+        app.router.add_route("GET", "/{name:.+}", self._handle)
+        app.router.add_route("HEAD", "/{name:.+}", self._handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._want_port, shutdown_timeout=self._shutdown_timeout)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else self._want_port
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the listening socket and every connection, end the thread; idempotent."""
+        loop, runner = self._loop, self._runner
+        if loop is None:
+            self._cleanup_dir()
+            return
+        if runner is not None:
+            future = asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)
+            try:
+                future.result(timeout)
+            except TimeoutError:
+                future.cancel()
+                self._halt_loop()
+                raise ArtifactServerError(
+                    f"artifact server at {self.base_url}: connections still open after {timeout:g}s of stopping"
+                ) from None
+            finally:
+                self._runner = None
+        self._halt_loop()
+        self._cleanup_dir()
+
+    def _halt_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            loop.close()
+        self._loop = self._thread = None
+
+    def _cleanup_dir(self) -> None:
+        if self._own_dir is not None:
+            self._own_dir.cleanup()
+            self._own_dir = None
+
+    def __enter__(self) -> ArtifactServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- artifacts ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        host = self._advertise or (self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1")
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def url(self, name: str) -> str:
+        return f"{self.base_url}/{_check_name(name)}"
+
+    def publish(self, name: str, data: bytes) -> str:
+        """Write ``data`` as artifact ``name`` (atomically: a request sees old or new, never half); its URL."""
+        path = self.folder / _check_name(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return self.url(name)
+
+    def replace(self, name: str, data: bytes) -> str:
+        """Change an artifact's content (a new ETag), as a re-published image mid-download; journaled."""
+        old = self.artifact(name)
+        url = self.publish(name, data)
+        new = self.artifact(name)
+        self._inject(
+            {"fault": "replace", "name": name, "old_etag": old.etag if old else None,
+             "new_etag": new.etag if new else None}
+        )
+        return url
+
+    def names(self) -> list[str]:
+        files = (p for p in self.folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return sorted(p.relative_to(self.folder).as_posix() for p in files)
+
+    def artifact(self, name: str) -> Artifact | None:
+        """The artifact as it would be served now, or ``None`` if there is no such file."""
+        if not _NAME.fullmatch(name) or any(part in (".", "..") for part in name.split("/")):
+            return None
+        path = self.folder / name
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._cache_lock:
+            cached = self._cache.get(name)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+        data = path.read_bytes()
+        art = Artifact(data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
+        with self._cache_lock:
+            self._cache[name] = (key, art)
+        return art
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def set_fault(self, fault: Fault, *, names: list[str] | None = None, times: int | None = None) -> None:
+        """Switch a fault on for ``names`` (default: every artifact), ``times`` firings (default: until cleared)."""
+        self.faults.add(fault, names=frozenset(names) if names else None, times=times)
+        self._inject({**describe(fault), "names": names, "times": times})
+
+    def clear_faults(self) -> None:
+        if self.faults.clear():
+            self._inject({"fault": "clear"})
+
+    @contextlib.contextmanager
+    def fault(self, fault: Fault, *, names: list[str] | None = None, times: int | None = None) -> Any:
+        """``with server.fault(ServerError(every=2)): ...``: the fault holds inside the block only."""
+        self.set_fault(fault, names=names, times=times)
+        try:
+            yield self
+        finally:
+            self.clear_faults()
+
+    def _inject(self, params: dict[str, Any]) -> None:
+        if self._journal is not None:
+            self._journal.record("injection", action="artifact-fault", params=params)
+
+    # -- statistics ------------------------------------------------------------------------
+
+    def statistics(self) -> dict[str, Any]:
+        """A snapshot: requests, bytes served, per-status counts, resumed (Range) requests, faults fired."""
+        with self._stats_lock:
+            return {
+                "url": self.base_url,
+                "requests": self._requests,
+                "bytes_served": self._bytes,
+                "by_status": dict(sorted(self._statuses.items())),
+                "resumed": self._resumed,
+                "faults_fired": dict(self._faults_fired),
+                "active_faults": self.faults.active(),
+            }
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        name = request.match_info["name"]
+        range_header = request.headers.get("Range")
+        outcome = _Outcome()
+        try:
+            return await self._respond(request, name, range_header, outcome)
+        finally:
+            self._account(request, range_header, outcome, time.monotonic() - started)
+
+    async def _respond(
+        self, request: web.Request, name: str, range_header: str | None, out: _Outcome
+    ) -> web.StreamResponse:
+        art = await asyncio.get_running_loop().run_in_executor(None, self.artifact, name)
+        if art is None:
+            out.status = 404
+            return web.Response(status=404, text=f"no artifact {name!r}\n")
+        decision = self.faults.decide(name)
+        out.fired = decision.fired
+        if decision.status is not None:
+            out.status = decision.status
+            headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after is not None else {}
+            return web.Response(status=decision.status, text="injected fault\n", headers=headers)
+        size = len(art.data)
+        headers = {"ETag": art.etag, "Content-Type": "application/octet-stream"}
+        if not decision.ignore_range:
+            headers["Accept-Ranges"] = "bytes"
+        span: tuple[int, int] | None = None
+        if range_header is not None and not decision.ignore_range and _if_range_holds(request, art.etag):
+            try:
+                span = parse_range(range_header, size)
+            except _Unsatisfiable:
+                out.status = 416
+                return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        first, last = span if span is not None else (0, size - 1)
+        body = memoryview(art.data)[first : last + 1]
+        out.status = 206 if span is not None else 200
+        if span is not None:
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        resp = web.StreamResponse(status=out.status, headers=headers)
+        resp.content_length = len(body)
+        await resp.prepare(request)
+        if request.method == "HEAD":
+            return resp
+        await self._send(request, resp, body, decision, out)
+        return resp
+
+    async def _send(
+        self, request: web.Request, resp: web.StreamResponse, body: memoryview, decision: Decision, out: _Outcome
+    ) -> None:
+        cut = decision.truncate_after is not None and decision.truncate_after < len(body)
+        if cut:
+            body = body[: decision.truncate_after]
+        try:
+            if decision.rate is None:
+                await resp.write(body)
+                out.sent = len(body)
+            else:
+                await self._send_paced(resp, body, decision.rate, out)
+        except ConnectionError:  # the client went away; aiohttp drops the connection quietly
+            out.aborted = True
+            return
+        except asyncio.CancelledError:  # the server is stopping
+            out.aborted = True
+            raise
+        if cut:
+            out.aborted = True
+            transport = request.transport
+            if transport is not None:
+                transport.close()  # flushes what was written, then closes: the client sees a short body
+
+    async def _send_paced(self, resp: web.StreamResponse, body: memoryview, rate: float, out: _Outcome) -> None:
+        chunk = max(1, min(_CHUNK, int(rate / 20)))  # about 20 writes a second
+        started = time.monotonic()
+        for offset in range(0, len(body), chunk):
+            await resp.write(body[offset : offset + chunk])
+            out.sent += len(body[offset : offset + chunk])
+            delay = started + out.sent / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    def _account(self, request: web.Request, range_header: str | None, out: _Outcome, duration: float) -> None:
+        with self._stats_lock:
+            self._requests += 1
+            self._bytes += out.sent
+            self._statuses[out.status] += 1
+            if range_header is not None:
+                self._resumed += 1
+            self._faults_fired.update(out.fired)
+        if self._journal is None:
+            return
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else (request.remote or "")
+        fields: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "range": range_header,
+            "status": out.status,
+            "bytes": out.sent,
+            "duration": round(duration, 6),
+            "client": client,
+        }
+        if out.fired:
+            fields["faults"] = out.fired
+        if out.aborted:
+            fields["aborted"] = True
+        self._journal.record("artifact.request", **fields)
+
+
+@dataclass
+class _Outcome:
+    status: int = 0
+    sent: int = 0
+    aborted: bool = False
+    fired: list[str] | None = None
+
+
+def _if_range_holds(request: web.Request, etag: str) -> bool:
+    """True when there is no ``If-Range`` or it names the current (strong) ETag; a date never matches."""
+    value = request.headers.get("If-Range")
+    return value is None or value.strip() == etag
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.fullmatch(name) or any(part in (".", "..") for part in name.split("/")):
+        raise ConfigError(
+            f"artifact name: expected letters, digits, '.', '_', '-' in '/'-separated parts, e.g. 'fw-2.0.0.img' "
+            f"(got {name!r})"
+        )
+    return name
