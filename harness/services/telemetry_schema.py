@@ -23,24 +23,32 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+_STR, _INT, _NUM = "str", "int", "num"
+# field, kind, lower bound (None: any), what was expected: one table, checked in one pass
+_FIELDS: tuple[tuple[str, str, float | None, bool, str], ...] = (
+    ("device", _STR, None, False, "a non-empty string"),
+    ("boot_id", _STR, None, False, "a non-empty string"),
+    ("seq", _INT, 1, False, "an integer >= 1"),
+    ("uptime", _NUM, 0, False, "seconds >= 0"),
+    ("heap_free", _INT, 0, False, "bytes, an integer >= 0"),
+    ("battery_v", _NUM, None, False, "volts, a number"),
+    ("rssi", _NUM, None, False, "dBm, a number"),
+    ("temp_c", _NUM, None, False, "degrees C, a number"),
+    ("fw", _STR, None, False, "a version string"),
+    ("ts", _NUM, 0, True, "Unix seconds, a number > 0"),
+    ("dropped", _INT, 0, False, "an integer >= 0"),
+)
+_MISSING = object()
 
 
-# field -> (check, what was expected)
-_REQUIRED: dict[str, tuple[Any, str]] = {
-    "device": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "boot_id": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    "seq": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "uptime": (lambda v: _is_number(v) and v >= 0, "seconds >= 0"),
-    "heap_free": (lambda v: _is_int(v) and v >= 0, "bytes, an integer >= 0"),
-    "battery_v": (_is_number, "volts, a number"),
-    "rssi": (_is_number, "dBm, a number"),
-    "temp_c": (_is_number, "degrees C, a number"),
-    "fw": (lambda v: isinstance(v, str) and v != "", "a version string"),
-    "ts": (lambda v: _is_number(v) and v > 0, "Unix seconds, a number > 0"),
-    "dropped": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-}
+def _field_ok(value: Any, kind: str, low: float | None, strict: bool) -> bool:
+    kind_of = type(value)
+    if kind == _STR:
+        return kind_of is str and value != ""
+    ok = kind_of is int or (kind == _NUM and kind_of is float and math.isfinite(value))
+    if not ok or low is None:
+        return ok
+    return bool(value > low) if strict else bool(value >= low)
 
 
 def device_of(topic: str) -> str | None:
@@ -87,11 +95,12 @@ def validate_telemetry(payload: Any, topic_device: str | None = None) -> dict[st
     """Check a decoded telemetry object against the contract; returns it unchanged."""
     if not isinstance(payload, dict):
         raise MalformedMessage(f"payload: expected a JSON object, got {type(payload).__name__}")
-    for field, (check, expected) in _REQUIRED.items():
-        if field not in payload:
+    for field, kind, low, strict, expected in _FIELDS:
+        value = payload.get(field, _MISSING)
+        if value is _MISSING:
             raise MalformedMessage(f"{field}: expected {expected}, but the field is missing")
-        if not check(payload[field]):
-            raise MalformedMessage(f"{field}: expected {expected}, got {payload[field]!r:.60}")
+        if not _field_ok(value, kind, low, strict):
+            raise MalformedMessage(f"{field}: expected {expected}, got {value!r:.60}")
     if "dropped_ranges" in payload:
         _check_ranges(payload["dropped_ranges"])
     if topic_device is not None and payload["device"] != topic_device:
