@@ -45,7 +45,7 @@ from harness.drivers.netem.model import standard_cdf
 CHUNK = 1 << 20
 Z99 = 2.5758293035489004  # two-sided 99% normal quantile
 CHILD_TIMEOUT = 300.0
-NICE = -10  # the point's loop thread and the traffic children, where permitted (root/CAP_SYS_NICE)
+REALTIME = True  # SCHED_FIFO for the point's loop and the timing children, where permitted
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -313,7 +313,7 @@ def bench_tcp_rtt(count: int) -> list[Row]:
     echo = Child("echo")
     try:
         echo_port = int(echo.line())
-        with ImpairmentPoint(seed=1, stats_interval=None, nice=NICE) as point:
+        with ImpairmentPoint(seed=1, stats_interval=None, realtime=REALTIME) as point:
             _host, port = point.add_tcp(("127.0.0.1", echo_port), name="echo")
             base = statistics.fmean(pings(port))
             point.apply(delay="10ms")
@@ -480,8 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.role:
         role, *rest = args.role
-        with contextlib.suppress(OSError):
-            os.nice(NICE)  # the same priority as the point, where permitted
+        if role in ("udp", "timer", "ping", "echo"):  # timing roles: the same priority as the point
+            with contextlib.suppress(OSError, AttributeError):
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
         if role == "sink":
             role_sink()
         elif role == "send":
@@ -503,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     rows = bench_throughput(nbytes, runs=3)
     rows += bench_tcp_rtt(200)
-    with ImpairmentPoint(seed=args.seed, stats_interval=None, nice=NICE) as point:
+    with ImpairmentPoint(seed=args.seed, stats_interval=None, realtime=REALTIME) as point:
         print(f"point loop priority: {point.priority}")
         rows += bench_delay(point, 2000 if not args.quick else 1000)
         rows += bench_loss(point, datagrams, interval)

@@ -196,3 +196,16 @@ def test_heal_and_clear_with_nothing_to_undo_are_not_changes(
     point.clear(direction="down")  # already clear there
     point.clear()
     assert [r["action"] for r in _records(journal, "injection")] == ["apply", "clear"]
+
+
+@pytest.mark.parametrize(("options", "applied", "refused"), [
+    ({"nice": 5}, "nice 5", "nice 5 not applied"),  # raising nice is always allowed on Linux
+    ({"realtime": True}, "SCHED_FIFO 10", "realtime not applied"),
+])
+def test_loop_priority_is_applied_or_refused_in_one_line(
+    journal: Journal, options: dict, applied: str, refused: str
+) -> None:
+    with ImpairmentPoint(journal, stats_interval=None, **options) as point:
+        assert point.priority == applied or point.priority.startswith(refused), point.priority
+    start = _records(journal, "netem.start")[0]
+    assert start["priority"] == point.priority and start["selector"] == "PreciseEpollSelector"

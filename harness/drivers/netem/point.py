@@ -32,7 +32,7 @@ from harness.drivers.netem.params import (
 from harness.drivers.netem.profiles import profile_params
 from harness.drivers.netem.syntax import parse_netem
 from harness.drivers.netem.tcp import TcpProxy
-from harness.drivers.netem.timing import precise_event_loop, set_thread_nice
+from harness.drivers.netem.timing import precise_event_loop, set_thread_priority
 from harness.drivers.netem.udp import UdpProxy
 from harness.errors import ConfigError, RigError
 from harness.units import parse_duration
@@ -53,8 +53,9 @@ class ImpairmentPoint:
     ``seed`` makes every random decision reproducible: each service and direction draws from its
     own stream derived from the seed and the service name. ``stats_interval`` (seconds, or None)
     journals the measured statistics periodically as well as at every change and at stop.
-    ``nice`` (e.g. -10) raises the loop thread's scheduling priority where permitted, so delays stay
-    punctual on a busy machine; the outcome is in :attr:`priority` and the ``netem.start`` record.
+    ``nice`` (e.g. -10) or ``realtime=True`` (SCHED_FIFO) raises the loop thread's scheduling
+    priority where permitted, so delays stay punctual on a busy machine; the outcome is in
+    :attr:`priority` and the ``netem.start`` record.
     """
 
     backend = "userspace"
@@ -67,12 +68,14 @@ class ImpairmentPoint:
         stats_interval: float | None = 10.0,
         control_timeout: float = 10.0,
         nice: int | None = None,
+        realtime: bool = False,
     ) -> None:
         self.journal = journal
         self.seed = seed
         self.stats_interval = stats_interval
         self.control_timeout = control_timeout
         self.nice = nice
+        self.realtime = realtime
         self.priority = "default"  # what became of ``nice``: reported in the netem.start record
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -92,8 +95,8 @@ class ImpairmentPoint:
 
         def run() -> None:
             asyncio.set_event_loop(loop)
-            if self.nice is not None:
-                self.priority = set_thread_nice(self.nice)
+            if self.nice is not None or self.realtime:
+                self.priority = set_thread_priority(self.nice, self.realtime)
             loop.call_soon(ready.set)
             loop.run_forever()
 
