@@ -210,3 +210,22 @@ def test_waits_on_one_device_among_many(collector: TelemetryCollector, make_publ
     assert [m.seq for m in results["quiet"]] == [1, 2, 3]  # type: ignore[attr-defined]
     assert results["seq5"].device == "dev-noisy"  # type: ignore[attr-defined]
     assert len(collector.wait_for(9, timeout=30)) == 9
+
+
+def test_power_cut_recorded_by_another_part_explains_the_tail(
+    collector: TelemetryCollector, make_publisher: Publisher, journal: Journal
+) -> None:
+    pub = make_publisher("dev-1")
+    base = time.time() - 30  # a device producing once a second, 30 s ago
+    for k in range(1, 6):
+        pub.publish(ts=base + k)
+    journal.record("power", action="off", t=base + 8.6)  # as the power driver writes it
+    journal.record("power", action="on", t=base + 10.0)
+    pub.new_boot()
+    for k in range(1, 3):
+        pub.publish(ts=base + 12 + k, uptime=float(k))
+    collector.wait_for(7, timeout=20)
+    summary = collector.summary()
+    assert [(g.first_seq, g.last_seq, g.cause, g.estimated) for g in summary.gaps()] == [(6, 8, "power-cut", True)]
+    assert [b.ended_by for b in summary.devices["dev-1"].boots] == ["power-off", "running"]
+    collector.assert_no_unexplained_loss()
