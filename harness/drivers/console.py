@@ -101,6 +101,7 @@ class Console:
         self._direct = False  # an expecting thread is reading the port itself
         self._direct_capable = False
         self._fd = -1
+        self._socket_port = False
         self._direct_until = 0.0  # the reader stays parked until then (monotonic)
         self._reader_parked = False
         self._write_lock = threading.Lock()
@@ -135,6 +136,7 @@ class Console:
         # reader); network and loop ports are read by the reader thread only.
         self._direct_capable = local_tty and hasattr(port, "cancel_read")
         self._fd = port.fileno() if self._direct_capable else -1
+        self._socket_port = self.url.startswith("socket://")
         self._stop.clear()
         self._failure = None
         self._reader = threading.Thread(target=self._read_loop, name=f"console-{self.name}", daemon=True)
@@ -447,8 +449,11 @@ class Console:
             return False
         if data and waiting == 0:  # woke on the first byte of a burst: take the rest too
             try:
-                more = port.in_waiting
-                if more:
+                if self._socket_port:  # its in_waiting is only 0 or 1: drain without blocking
+                    port.timeout = 0
+                    data += port.read(FD_READ_SIZE)
+                    port.timeout = READ_POLL
+                elif more := port.in_waiting:
                     data += port.read(more)
             except READ_ERRORS as exc:
                 self._feed(data)  # keep what arrived before the port failed

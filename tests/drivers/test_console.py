@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import socket
+import threading
+import tty
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from drivers_fakes import PROMPT, PtyDevice, TcpServer
 
+from harness.drivers import console as console_module
 from harness.drivers.console import Console
 from harness.errors import ConsoleError, ExpectTimeout
 from harness.report.journal import Journal, read_journal
@@ -182,13 +187,17 @@ def test_use_before_open_is_a_clear_error() -> None:
 
 def test_peer_going_away_fails_waiting_expect_with_console_error() -> None:
     def hang_up(conn: socket.socket, stop: object) -> None:
-        conn.sendall(b"bye\r\n")
+        conn.settimeout(20)
+        with contextlib.suppress(OSError):
+            conn.recv(1)  # socket:// open() discards early input: speak only when spoken to
+            conn.sendall(b"bye\r\n")
         conn.close()
 
     server = TcpServer(hang_up)
     con = Console(f"socket://127.0.0.1:{server.port}")
     try:
         con.open()
+        con.send("hello\r")
         con.expect("bye", timeout=10)
         with pytest.raises(ConsoleError, match="failed while waiting for 'never'") as info:
             con.expect("never", timeout=20)
@@ -196,3 +205,57 @@ def test_peer_going_away_fails_waiting_expect_with_console_error() -> None:
     finally:
         con.close()
         server.stop()
+
+
+def test_every_line_of_a_dump_reaches_the_journal_in_order(pty_device: PtyDevice, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.jsonl")
+    try:
+        with Console(pty_device.path, prompt=PROMPT, journal=journal, name="dut") as con:
+            pty_device.boot()
+            con.expect(PROMPT, timeout=20)
+            assert con.command("version", timeout=20) == "fw 1.0.0 slot=A fake"
+            con.sendline("dump 128000")
+            con.expect(re.compile(r"DUMP-END lines=2000 [^\r]*\r\n"), timeout=60)
+    finally:
+        journal.close()
+    lines = [r["line"] for r in read_journal(tmp_path / "journal.jsonl") if r["kind"] == "console"]
+    numbered = [int(line[:8]) for line in lines if re.fullmatch(r"\d{8} x{53}", line)]
+    assert numbered == list(range(2000))
+    assert lines.index("fw 1.0.0 slot=A fake") < lines.index("00000000 " + "x" * 53)
+    assert lines[-1] == PROMPT  # the incomplete last line is logged on close
+
+
+def test_write_to_a_device_that_never_reads_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    monkeypatch.setattr(console_module, "WRITE_TIMEOUT", 0.5)
+    con = Console(os.ttyname(slave))
+    try:
+        con.open()
+        with pytest.raises(ConsoleError, match=r"write to .* failed: write timed out after 0.5s"):
+            for _ in range(1000):  # the pty's buffer is far smaller than 1000 x 64 KiB
+                con.send(b"x" * 65536)
+    finally:
+        con.close()
+        os.close(master)
+        os.close(slave)
+
+
+def test_expect_from_a_second_thread_is_woken_by_the_first(shell: Console) -> None:
+    found: list[str] = []
+    errors: list[BaseException] = []
+
+    def wait_for_version() -> None:
+        try:
+            found.append(shell.expect(re.compile(r"fw ([\d.]+)"), timeout=20).group(1))
+        except BaseException as exc:  # reported below, in the test thread
+            errors.append(exc)
+
+    waiter = threading.Thread(target=wait_for_version)
+    waiter.start()
+    try:
+        shell.sendline("version")
+        waiter.join(timeout=30)
+    finally:
+        waiter.join(timeout=30)
+    assert not errors and found == ["1.0.0"]
