@@ -66,11 +66,14 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _int_option(name: str, value: str) -> int:
+def _int_option(name: str, value: str, maximum: int = 2**32 - 1) -> int:
     try:
-        return int(value, 0)
+        number = int(value, 0)
     except ValueError:
-        raise ConfigError(f"{name}: expected an integer (got {value!r})") from None
+        number = -1
+    if not 0 <= number <= maximum:
+        raise ConfigError(f"{name}: expected an integer 0..{maximum} (got {value!r})")
+    return number
 
 
 def cmd_keygen(ns: argparse.Namespace) -> int:
@@ -158,7 +161,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     folder = Path(ns.folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: expected a folder of images")
-    port = _int_option("--port", ns.port)
+    port = _int_option("--port", ns.port, 65535)
     stop = threading.Event()
     with ArtifactServer(folder, host=ns.host, port=port) as server:
         print(f"serving {folder} at {server.base_url}  (Ctrl-C to stop)", flush=True)
