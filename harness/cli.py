@@ -73,9 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     sc_validate.add_argument("--timeline", action="store_true", help="print each file's injection instants")
     sc_validate.set_defaults(func=_cmd_scenario_validate)
 
-    report = sub.add_parser("report", help="rebuild a run's summary from its folder")
-    report.add_argument("run", help="run folder (reports/<run-id>)")
-    report.set_defaults(func=_cmd_report)
+    from harness.ota.commands import add_ota_commands
+    from harness.report.commands import add_report_commands
+
+    add_report_commands(sub)
+    add_ota_commands(sub)
     return parser
 
 
@@ -170,18 +172,6 @@ def _cmd_rig_list(ns: argparse.Namespace) -> int:
         print(f"{name}\trigs/{name}.yaml")
     for name in builtin_rig_names():
         print(f"{name}\tbuilt-in")
-    return 0
-
-
-def _cmd_report(ns: argparse.Namespace) -> int:
-    from harness.report.summary import summarize
-
-    folder = Path(ns.run)
-    if not folder.is_dir():
-        raise ConfigError(f"run folder {ns.run!r} not found; runs are under reports/<run-id>")
-    text = summarize(folder)
-    (folder / "summary.md").write_text(text, encoding="utf-8")
-    print(text)
     return 0
 
 
