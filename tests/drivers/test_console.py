@@ -259,3 +259,15 @@ def test_expect_from_a_second_thread_is_woken_by_the_first(shell: Console) -> No
     finally:
         waiter.join(timeout=30)
     assert not errors and found == ["1.0.0"]
+
+
+def test_a_console_can_be_reopened(pty_device: PtyDevice) -> None:
+    con = Console(pty_device.path, prompt=PROMPT)
+    try:
+        for _ in range(2):
+            con.open()
+            assert con.command("version", timeout=20) == "fw 1.0.0 slot=A fake"
+            con.close()
+            assert not con.statistics()["reader_alive"]
+    finally:
+        con.close()
