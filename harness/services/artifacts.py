@@ -151,9 +151,9 @@ class ArtifactServer:
         app = web.Application()
         app.router.add_route("GET", "/{name:.+}", self._handle)
         app.router.add_route("HEAD", "/{name:.+}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self._shutdown_timeout)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self._want_port, shutdown_timeout=self._shutdown_timeout)
+        site = web.TCPSite(runner, self.host, self._want_port)
         try:
             await site.start()
         except BaseException:
@@ -233,8 +233,12 @@ class ArtifactServer:
         url = self.publish(name, data)
         new = self.artifact(name)
         self._inject(
-            {"fault": "replace", "name": name, "old_etag": old.etag if old else None,
-             "new_etag": new.etag if new else None}
+            {
+                "fault": "replace",
+                "name": name,
+                "old_etag": old.etag if old else None,
+                "new_etag": new.etag if new else None,
+            }
         )
         return url
 

@@ -1,0 +1,95 @@
+"""``harness ota keygen|build|verify``: the round trip, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.ota import load_public_key, verify_image
+from harness.ota.commands import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(["ota", *args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_keygen_build_verify_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys, img = tmp_path / "keys", tmp_path / "out" / "fw-2.0.0.img"
+    status, out, _ = run(capsys, "keygen", "--out", str(keys))
+    assert status == 0 and "key id " in out
+    status, out, _ = run(
+        capsys, "build", "--version", "2.0.0", "--security-counter", "7", "--variant", "slow-boot",
+        "--variant-param", "1500", "--size", "4KiB", "--key", str(keys / "ota-private.pem"), "--out", str(img),
+    )
+    assert status == 0, out
+    manifest = json.loads((tmp_path / "out" / "fw-2.0.0.img.json").read_text())
+    assert manifest["security_counter"] == 7 and manifest["variant"] == "slow-boot"
+    assert manifest["variant_param"] == 1500 and manifest["payload_size"] == 4096
+    assert manifest["size"] == img.stat().st_size
+    assert verify_image(img.read_bytes(), load_public_key(keys / "ota-public.bin")) == []
+    status, out, _ = run(capsys, "verify", str(img), "--pubkey", str(keys / "ota-public.pem"))
+    assert (status, out) == (0, f"{img}: ok (structure, payload hash, signature, manifest)\n")
+
+
+def test_verify_prints_one_line_per_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys, img = tmp_path / "keys", tmp_path / "fw.img"
+    run(capsys, "keygen", "--out", str(keys))
+    run(capsys, "build", "--version", "1.2.3", "--size", "1KiB", "--security-counter", "2",
+        "--key", str(keys / "ota-private.pem"), "--out", str(img))
+    data = bytearray(img.read_bytes())
+    data[300] ^= 1
+    img.write_bytes(bytes(data))
+    status, out, _ = run(capsys, "verify", str(img), "--pubkey", str(keys / "ota-public.pem"),
+                         "--min-security-counter", "3")
+    lines = out.splitlines()
+    assert status == 1
+    assert all(line.startswith(f"{img}: ") for line in lines)
+    assert any("payload hash mismatch" in line for line in lines)
+    assert any("signature does not verify" in line for line in lines)
+    assert any("manifest sha256" in line for line in lines)
+    assert any("below the minimum 3 (downgrade)" in line for line in lines)
+
+
+def test_keygen_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "keygen", "--out", str(tmp_path))
+    status, _, err = run(capsys, "keygen", "--out", str(tmp_path))
+    assert status == 2 and "pass --force" in err and err.count("\n") == 1
+    status, _, _ = run(capsys, "keygen", "--out", str(tmp_path), "--force")
+    assert status == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--key", "missing.pem"], "harness: missing.pem: private key file not found"),
+        (["--version", "2.0 beta"], "harness: --version: expected 1-32 characters"),
+        (["--size", "lots"], "harness: --size: expected a size such as '4KiB'"),
+        (["--security-counter", "-3"], "harness: --security-counter: expected an integer 0..4294967295 (got '-3')"),
+        (["--variant-param", "x"], "harness: --variant-param: expected an integer"),
+        (["--variant", "exploding"], "harness: --variant: expected one of healthy, crash-on-boot"),
+    ],
+)
+def test_build_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run(capsys, "keygen", "--out", ".")
+    defaults = {"--version": "2.0.0", "--key": "ota-private.pem", "--out": "fw.img", "--size": "1KiB"}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        defaults[flag] = value
+    status, out, err = run(capsys, "build", *[x for pair in defaults.items() for x in pair])
+    assert status == 2 and out == ""
+    assert err.startswith(message) and err.count("\n") == 1, err
+    assert not (tmp_path / "fw.img").exists()
+
+
+def test_verify_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "keygen", "--out", str(tmp_path))
+    status, _, err = run(capsys, "verify", str(tmp_path / "nope.img"), "--pubkey", str(tmp_path / "ota-public.pem"))
+    assert status == 2 and err == f"harness: {tmp_path / 'nope.img'}: image file not found\n"
+    status, _, err = run(capsys, "verify", str(tmp_path / "nope.img"), "--pubkey", str(tmp_path / "nope.pem"))
+    assert status == 2 and "public key file not found" in err and err.count("\n") == 1
