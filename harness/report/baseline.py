@@ -31,7 +31,7 @@ def promote(run_folder: Path, name: str | None = None, *, force: bool = False) -
     run = load_run(run_folder)
     if not run.complete and not force:
         raise ConfigError(
-            f"run {run.run_id!r} did not finish (no results.json exit status or no run end); "
+            f"run {run.run_id!r} did not finish (no exit status in results.json); "
             "a baseline should be a complete run (pass --force to promote it anyway)"
         )
     name = name or run.rig or "default"

@@ -10,7 +10,7 @@ allure-pytest plugin is active, so a run without it pays nothing.
     if allure_active(item.config):
         allure_report(records, rig=rig_name, console_text=text, pcaps=pcap_paths)
     # in pytest_sessionfinish (controller, after results.json is written):
-    built = finish_run(folder)
+    built = finish_run(folder, state._journal)
     # in pytest_terminal_summary:
     for line in terminal_lines(built): terminalreporter.write_line(line)
 """
@@ -27,7 +27,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report.analysis import Analysis, analyze, metrics
-from harness.report.journal import read_run
+from harness.report.journal import Journal, read_run
 from harness.report.rundata import RunData
 
 #: Metrics worth a JUnit property on every test that produced them.
@@ -189,14 +189,17 @@ def _firmware(a: Analysis) -> dict[str, list[str]]:
     return firmware_versions(a)
 
 
-def finish_run(folder: Path) -> Any:
-    """Build every report of the finished run (controller side, after results.json); None if it cannot.
+def finish_run(folder: Path, journal: Journal | None = None) -> Any:
+    """Build every report of the finished run (controller side, after results.json); None without a folder.
 
-    Returns :class:`harness.report.build.Built`; a report that cannot be built never fails the run:
-    the reason is returned in ``terminal_lines`` instead.
+    ``journal`` (this process's, if it was opened) is flushed first: records still in its buffer would
+    be missing from the reports. Returns :class:`harness.report.build.Built`; a report that cannot be
+    built never fails the run: the reason comes back as a string for ``terminal_lines``.
     """
     from harness.report.build import build
 
+    if journal is not None:
+        journal.flush()
     if not folder.is_dir():
         return None
     try:

@@ -39,13 +39,13 @@ class RunData:
 
     @property
     def complete(self) -> bool:
-        """True when the run finished: its results.json has an exit status and the journal a run end."""
-        ended = any(r.get("kind") == "run" and r.get("action") == "end" for r in self.records)
-        return (
-            "exit_status" in self.results
-            and self.results.get("exit_status") is not None
-            and (ended or not self.records)
-        )
+        """True when the run finished: the plugin wrote its exit status into results.json.
+
+        That happens at session finish, before the journal's ``run end`` record (written when pytest
+        unconfigures), so reports built at the end of a run see it complete. A killed run has no
+        results.json, or one rebuilt from the journal with ``exit_status: null``.
+        """
+        return self.results.get("exit_status") is not None
 
     @property
     def started(self) -> float | None:

@@ -57,7 +57,7 @@ def problems(a: Analysis) -> list[str]:
     if failed:
         out.append(f"{len(failed)} test(s) failed")
     if not a.run.complete:
-        out.append("the run did not finish (no results.json or no run end in the journal)")
+        out.append("the run did not finish (no exit status in results.json)")
     return out
 
 
