@@ -99,6 +99,8 @@ class TelemetryCollector:
         self._connects = 0
         self._last_arrival = 0.0
         self._subscribed = threading.Event()
+        self._subscribed_or_refused = threading.Event()  # what start() waits for
+        self._refused: str | None = None
         self._closed = False
         self._client = make_client(self.endpoint, self.client_id, clean_session=False)
         self._client.reconnect_delay_set(min_delay=0.1, max_delay=1.0)  # type: ignore[arg-type]
@@ -117,11 +119,19 @@ class TelemetryCollector:
         except OSError as exc:
             raise BrokerError(f"telemetry collector could not connect to {self.endpoint.url}: {exc}") from None
         self._client.loop_start()
-        if not self._subscribed.wait(self.connect_timeout):
+        self._subscribed_or_refused.wait(self.connect_timeout)
+        if self._refused is not None and not self._subscribed.is_set():
+            self.close()
+            raise BrokerError(
+                f"broker at {self.endpoint.url} refused the telemetry collector: {self._refused} "
+                "(check the rig's broker username, password and client certificate)"
+            )
+        if not self._subscribed.is_set():
             self.close()
             raise TelemetryTimeout(
                 f"timed out after {self.connect_timeout:g}s waiting for the broker at {self.endpoint.url} "
-                f"to acknowledge subscriptions to {', '.join(self.topics)}"
+                f"to acknowledge subscriptions to {', '.join(self.topics)}; last collector events: "
+                f"{self._last_event()}"
             )
         return self
 
@@ -148,18 +158,23 @@ class TelemetryCollector:
         if not self._subscribed.wait(timeout):
             raise TelemetryTimeout(
                 f"timed out after {timeout:g}s waiting for the telemetry collector to reconnect to "
-                f"{self.endpoint.url}; last collector event: {self._last_event()}"
+                f"{self.endpoint.url}; last collector events: {self._last_event()}"
             )
 
     def _last_event(self) -> str:
+        """The collector's last few link events, e.g. ``refused (Not authorized), disconnected``."""
         with self._cond:
-            events = [r for r in self._records if r.get("kind") == "telemetry.collector"]
-        return str({k: v for k, v in events[-1].items() if k not in ("mono",)}) if events else "<none>"
+            events = [r for r in self._records if r.get("kind") == "telemetry.collector"][-3:]
+        return ", ".join(f"{e['event']} ({e['reason']})" if e.get("reason") else str(e["event"]) for e in events) or (
+            "<none>"
+        )
 
     # -- paho callbacks (network thread) --------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         if rc.is_failure:
             self._write("telemetry.collector", event="refused", reason=str(rc))
+            self._refused = str(rc)
+            self._subscribed_or_refused.set()
             return
         self._connects += 1
         self._write(
@@ -175,6 +190,7 @@ class TelemetryCollector:
             self._write("telemetry.collector", event="subscribe-refused", codes=[str(c) for c in codes])
             return
         self._subscribed.set()
+        self._subscribed_or_refused.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         self._subscribed.clear()

@@ -127,3 +127,11 @@ def test_tls_with_client_certificate_and_password(tls_mosquitto: tuple[int, Cert
     refused = r"refused the harness: broker refused the connection: (bad user name or password|not authorized)"
     with pytest.raises(BrokerError, match=refused):
         wrong.check(timeout=15)
+    with pytest.raises(BrokerError, match=r"refused the telemetry collector: Not authorized \(check the rig's broker"):
+        TelemetryCollector(wrong, connect_timeout=2).start()
+
+
+def test_collector_without_a_broker_says_where_it_tried() -> None:
+    port = free_port()
+    with pytest.raises(BrokerError, match=rf"telemetry collector could not connect to mqtt://127.0.0.1:{port}"):
+        TelemetryCollector(ExternalBroker(f"mqtt://127.0.0.1:{port}")).start()
