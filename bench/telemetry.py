@@ -224,11 +224,13 @@ def capacity_step(kind: str, devices: int, duration: float, p99_bound: float) ->
         "acked": gen["acked"], "collected": acc.unique, "missing": missing, "gaps": acc.lost(),
         "p50_ms": round(lat["p50"] * 1000, 1), "p99_ms": round(lat["p99"] * 1000, 1),
         "collector_cpu_pct": round(100 * cpu / (duration + 2), 1),
-        "generator_max_lag_s": round(gen["max_lag"], 3), "ok": ok,
+        "generator_max_lag_s": round(gen["max_lag"], 3), "loadavg_1m": os.getloadavg()[0], "ok": ok,
     }  # fmt: skip
 
 
-def capacity(kind: str, start: int, max_devices: int, duration: float, p99_bound: float) -> list[dict[str, Any]]:
+def capacity(
+    kind: str, start: int, max_devices: int, duration: float, p99_bound: float, factor: float
+) -> list[dict[str, Any]]:
     rows = []
     devices = start
     while devices <= max_devices:
@@ -237,7 +239,7 @@ def capacity(kind: str, start: int, max_devices: int, duration: float, p99_bound
         print(json.dumps(row), flush=True)
         if not row["ok"]:
             break
-        devices *= 2
+        devices = max(devices + 1, round(devices * factor))
     return rows
 
 
@@ -300,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker", choices=("mosquitto", "embedded", "all"), default="all")
     parser.add_argument("--start-devices", type=int, default=100)
     parser.add_argument("--max-devices", type=int, default=6400)
+    parser.add_argument("--factor", type=float, default=2.0, help="device count growth per step")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of 1 Hz traffic per step")
     parser.add_argument("--p99", type=float, default=1.0, help="p99 latency bound (s) for a step to pass")
     parser.add_argument("--cost-messages", type=int, default=20000)
@@ -316,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()}
     for kind in kinds:
         if not args.skip_capacity:
-            rows = capacity(kind, args.start_devices, args.max_devices, args.duration, args.p99)
+            rows = capacity(kind, args.start_devices, args.max_devices, args.duration, args.p99, args.factor)
             passed = [r for r in rows if r["ok"]]
             results[f"{kind}_capacity"] = rows
             best = passed[-1]["devices"] if passed else 0
