@@ -21,7 +21,6 @@ import select
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
 from typing import Any, overload
 
 import serial
@@ -204,10 +203,16 @@ class Console:
     def expect(self, pattern: Pattern, timeout: float = 10.0, *, regex: bool = False) -> re.Match[str]: ...
 
     @overload
-    def expect(self, pattern: Sequence[Pattern], timeout: float = 10.0, *, regex: bool = False) -> int: ...
+    def expect(
+        self, pattern: list[Pattern] | tuple[Pattern, ...], timeout: float = 10.0, *, regex: bool = False
+    ) -> int: ...
 
     def expect(
-        self, pattern: Pattern | Sequence[Pattern], timeout: float = 10.0, *, regex: bool = False
+        self,
+        pattern: Pattern | list[Pattern] | tuple[Pattern, ...],
+        timeout: float = 10.0,
+        *,
+        regex: bool = False,
     ) -> re.Match[str] | int:
         """Wait until ``pattern`` appears in the unconsumed output and consume up to its end.
 
@@ -217,7 +222,7 @@ class Console:
         :class:`ExpectTimeout` with the last lines seen.
         """
         single = isinstance(pattern, str | re.Pattern)
-        items: list[Pattern] = [pattern] if single else list(pattern)  # type: ignore[list-item]
+        items: list[Pattern] = [pattern] if isinstance(pattern, str | re.Pattern) else list(pattern)
         if not items:
             raise ValueError("expect: pattern list is empty")
         hits, self.before = self._wait([self._stage(items, regex)], timeout)

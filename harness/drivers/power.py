@@ -79,7 +79,7 @@ class PowerSupply:
             # pyvisa keeps one ResourceManager per backend per process, shared by every supply:
             # never close it here, or every other open instrument loses its session.
             rm = pyvisa.ResourceManager(VISA_BACKEND)
-            inst = rm.open_resource(self.resource, open_timeout=int(self.timeout * 1000))
+            inst: Any = rm.open_resource(self.resource, open_timeout=int(self.timeout * 1000))
             inst.timeout = int(self.timeout * 1000)
             inst.read_termination = "\n"
             inst.write_termination = "\n"
