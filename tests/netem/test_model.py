@@ -14,6 +14,7 @@ from harness.drivers.netem.model import (
     DelaySampler,
     LossProcess,
     StreamModel,
+    bucket_for,
     derive_rng,
     standard_cdf,
     standard_variate,
@@ -151,6 +152,17 @@ def test_stream_token_bucket_caps_the_rate() -> None:
     releases = [model.release_time(0.0, 1000) for _ in range(100)]
     assert releases[0] == 0.0  # the bucket starts full
     assert releases[-1] == pytest.approx(100 * 0.1 - 0.1)
+
+
+def test_one_bucket_caps_two_streams_together() -> None:
+    params = build_params(rate="80kbit", burst=1000)  # 10 kB/s for the link
+    bucket = bucket_for(params)
+    a = StreamModel(params, random.Random(1), bucket)
+    b = StreamModel(params, random.Random(2), bucket)
+    last = 0.0
+    for _ in range(50):
+        last = max(a.release_time(0.0, 1000), b.release_time(0.0, 1000))
+    assert last == pytest.approx(100 * 0.1 - 0.1)  # 100 kB at 10 kB/s, whichever stream sent it
 
 
 def test_a_replaced_stream_model_keeps_the_order() -> None:

@@ -177,6 +177,22 @@ def test_bandwidth_cap_is_within_ten_percent(
     assert produced["delivered_bytes"] / produced["delivery_span_s"] == pytest.approx(250_000, rel=0.10)
 
 
+def test_the_cap_is_the_links_not_each_connections(
+    point: ImpairmentPoint, sink_server: TcpServer, client_factory: Connect
+) -> None:
+    address = point.add_tcp(sink_server.address, name="sink")
+    point.apply(rate="2mbit", direction="up")  # 250 000 bytes/s for the whole link
+    clients = [client_factory(address) for _ in range(2)]
+    senders = [_send_in_thread(c, os.urandom(150_000)) for c in clients]
+    wait_until(lambda: len(sink_server.received) >= 300_000, 20, "300000 bytes at the service",
+               lambda: len(sink_server.received))
+    for sender in senders:
+        sender.join(15)
+    assert sink_server.first_rx is not None and sink_server.last_rx is not None
+    measured = 300_000 / (sink_server.last_rx - sink_server.first_rx)
+    assert measured == pytest.approx(250_000, rel=0.10)
+
+
 def test_upstream_can_move_at_run_time(point: ImpairmentPoint, client_factory: Connect) -> None:
     first, second = TcpServer("echo"), TcpServer("echo")
     try:

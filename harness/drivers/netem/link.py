@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.drivers.netem.model import derive_rng
+from harness.drivers.netem.model import TokenBucket, bucket_for, derive_rng
 from harness.drivers.netem.params import CLEAR, DIRECTIONS, LinkParams
 from harness.drivers.netem.stats import DirectionStats
 
@@ -49,6 +49,7 @@ class LinkState:
     def __post_init__(self) -> None:
         self.rngs: dict[str, random.Random] = {d: derive_rng(self.seed, self.name, d) for d in DIRECTIONS}
         self.stats: dict[str, DirectionStats] = {d: DirectionStats() for d in DIRECTIONS}
+        self._buckets: dict[str, TokenBucket | None] = dict.fromkeys(DIRECTIONS)
 
     def refresh(self) -> None:
         """Recompute :attr:`fast`: nothing impaired, held or counted, so data may go straight through."""
@@ -58,6 +59,14 @@ class LinkState:
             and self.params["up"].is_clear
             and self.params["down"].is_clear
         )
+
+    def bucket(self, direction: str) -> TokenBucket | None:
+        """The token bucket every connection of ``direction`` shares (kept while rate and burst hold)."""
+        wanted = bucket_for(self.params[direction])
+        current = self._buckets[direction]
+        if wanted is None or current is None or (current.rate, current.burst) != (wanted.rate, wanted.burst):
+            self._buckets[direction] = current = wanted
+        return current
 
     def snapshot(self, direction: str) -> dict[str, Any]:
         """Configured next to produced for ``direction`` in the current epoch."""

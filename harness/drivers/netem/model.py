@@ -211,33 +211,54 @@ class DatagramModel:
         return now + delay
 
 
+class TokenBucket:
+    """A token bucket of ``burst`` bytes filled at ``rate`` bit/s, as a GCRA (virtual scheduling).
+
+    ``start_time(now, size)`` charges ``size`` bytes and says when they may leave: at once while
+    the bucket holds enough, later once it is empty. One bucket is shared by every connection of a
+    link direction, so the cap is the link's, not each connection's.
+    """
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._bytes_per_s = rate / 8.0
+        self._tau = burst / self._bytes_per_s
+        self._tat = -math.inf  # theoretical arrival time
+
+    def start_time(self, now: float, size: int) -> float:
+        self._tat = max(self._tat, now) + size / self._bytes_per_s
+        return max(now, self._tat - self._tau)
+
+
+def bucket_for(params: LinkParams) -> TokenBucket | None:
+    """The token bucket ``params`` ask for (None without a ``rate``)."""
+    if not params.rate:
+        return None
+    return TokenBucket(params.rate, params.burst if params.burst is not None else default_burst(params))
+
+
 class StreamModel:
     """Release times for TCP chunks: delay and jitter per chunk, token-bucket rate, order kept.
 
-    A chunk's release time is ``max(arrival + its delay, previous release)`` so bytes never
-    overtake each other; with ``rate`` the chunk first waits for tokens (a GCRA, equivalent to a
-    token bucket of ``burst`` bytes).
+    A chunk's release time is ``max(its start + its delay, previous release)`` so bytes never
+    overtake each other; with ``rate`` the start is when the (link's shared) :class:`TokenBucket`
+    lets the chunk go.
     """
 
-    def __init__(self, params: LinkParams, rng: random.Random) -> None:
+    def __init__(self, params: LinkParams, rng: random.Random, bucket: TokenBucket | None = None) -> None:
         self.params = params
         self._delay = DelaySampler(params, rng)
         self._last_release = -math.inf
-        self._bytes_per_s = params.rate / 8.0 if params.rate else 0.0
-        burst = params.burst if params.burst is not None else default_burst(params)
-        self._tau = burst / self._bytes_per_s if self._bytes_per_s else 0.0
-        self._tat = -math.inf  # theoretical arrival time of the bucket
+        self._bucket = bucket if bucket is not None else bucket_for(params)
         # With a rate, no piece may be larger than the bucket: a link serialises frame-sized units,
         # and a large chunk released whole would arrive ahead of the rate it is charged at.
         self.segment: int | None = params.segment
-        if self._bytes_per_s:
-            self.segment = min(params.segment or burst, max(1, burst))
+        if self._bucket is not None:
+            self.segment = min(params.segment or self._bucket.burst, max(1, self._bucket.burst))
 
     def release_time(self, now: float, size: int) -> float:
-        start = now
-        if self._bytes_per_s:
-            self._tat = max(self._tat, now) + size / self._bytes_per_s
-            start = max(now, self._tat - self._tau)
+        start = now if self._bucket is None else self._bucket.start_time(now, size)
         release = max(start + self._delay.sample(), self._last_release)
         self._last_release = release
         return release
@@ -245,8 +266,6 @@ class StreamModel:
     def continue_from(self, previous: StreamModel) -> None:
         """Take over a replaced model's queue position, so a change never reorders bytes."""
         self._last_release = previous._last_release
-        if self._bytes_per_s and previous._bytes_per_s:
-            self._tat = previous._tat
 
 
 def default_burst(params: LinkParams) -> int:

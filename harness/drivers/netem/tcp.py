@@ -118,7 +118,7 @@ class _Pipe:
         params = self.state.params[self.direction]
         model = self.model
         if model is None or model.params is not params:
-            new = StreamModel(params, self.state.rngs[self.direction])
+            new = StreamModel(params, self.state.rngs[self.direction], self.state.bucket(self.direction))
             if model is not None:
                 new.continue_from(model)
             self.model = model = new
