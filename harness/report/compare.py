@@ -19,7 +19,7 @@ from harness.report.rundata import RunData, load_run
 from harness.report.tolerances import Tolerance, show
 
 _REPEAT = re.compile(r"(\[(?:.*-)?)\d+-\d+\]$")
-_FAILED = ("failed", "error")
+_FAILED = ("failed", "error", "rerun")  # a rerun is a failed attempt (pytest-rerunfailures)
 
 
 @dataclass(frozen=True)

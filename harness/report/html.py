@@ -28,6 +28,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .banner.fail{border:1px solid #ef9a9a}.banner.warn{border:1px solid #e6c36a}
 img{max-width:100%;border:1px solid #eee;margin:6px 0}
 code{background:#f4f4f4;padding:0 3px;border-radius:3px}
+pre{background:#f7f7f7;border:1px solid #e3e3e3;padding:6px 9px;font-size:12px;overflow-x:auto}
 .small{color:#666;font-size:12px}
 """
 

@@ -16,6 +16,9 @@ from harness.report.plots import figures
 from harness.report.rundata import load_run
 
 SOAK_HTML = "soak.html"
+#: Console shown before each unexpected reboot: this many seconds, at most this many lines.
+CONSOLE_BEFORE = 60.0
+CONSOLE_LINES = 20
 
 
 @dataclass
@@ -152,9 +155,30 @@ def _reboots(a: Analysis) -> str:
         for b in a.reboots
     ]
     exp = sum(1 for b in a.reboots if b.expected)
-    return f"<p>{len(a.reboots)} boots: {exp} expected, {len(a.reboots) - exp} unexpected.</p>" + h.table(
-        ["when", "device", "reason", "", "cause", "to prompt"], rows
+    return (
+        f"<p>{len(a.reboots)} boots: {exp} expected, {len(a.reboots) - exp} unexpected.</p>"
+        + h.table(["when", "device", "reason", "", "cause", "to prompt"], rows)
+        + _console_around(a)
     )
+
+
+def _console_around(a: Analysis) -> str:
+    """Where to look: the console just before each unexpected reboot."""
+    out = []
+    console = a.run.of("console")
+    for b in (b for b in a.reboots if not b.expected):
+        lines = [r for r in console if b.t - CONSOLE_BEFORE <= float(r["t"]) <= b.t + 5.0][-CONSOLE_LINES:]
+        text = (
+            "\n".join(
+                f"{time.strftime('%H:%M:%S', time.gmtime(float(r['t'])))}  {r.get('line', '')}" for r in lines
+            )
+            or "(no console lines recorded around it)"
+        )
+        out.append(
+            f"<p><b>Console before the {h.e(b.reason)} reboot at {h.e(_when(a, b.t))}</b></p>"
+            f"<pre>{h.e(text)}</pre>"
+        )
+    return "".join(out)
 
 
 def _telemetry(a: Analysis) -> str:

@@ -74,6 +74,7 @@ def test_soak_page_is_self_contained_with_verdicts_before_plots(
     }
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in built.soak.pngs)
     assert "UNEXPECTED" in page and "watchdog" in page
+    assert "Console before the watchdog reboot" in page and "WDT: task &#x27;net&#x27; starved" in page
     assert not built.soak.passed
     assert any("heap reaches 0" in p for p in built.soak.problems)
 

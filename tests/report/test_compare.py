@@ -185,3 +185,19 @@ def test_a_killed_run_is_not_promoted_without_force(reports: Path) -> None:
     with pytest.raises(ConfigError, match="did not finish"):
         promote(dead, "x")
     assert promote(dead, "x", force=True).is_dir()
+
+
+def test_a_rerun_that_then_passed_is_flaky_not_fixed() -> None:
+    cmp = Comparison("now", "before")
+    now = {"tests": [{"test": "t.py::a", "outcome": "rerun"}, {"test": "t.py::a", "outcome": "passed"}]}
+    compare_tests(cmp, now, {"tests": [{"test": "t.py::a", "outcome": "passed"}]})
+    assert cmp.flaky == ["t.py::a"] and cmp.findings == []
+
+
+def test_a_baseline_with_only_results_json_compares_on_its_stored_metrics(pair: tuple[Path, Path]) -> None:
+    base, cur = pair
+    promote(base, "slim")
+    slim = base.parent / "baselines" / "slim"
+    (slim / "journal.jsonl").unlink()
+    result = compare(cur, slim, load_tolerances(None))
+    assert [d.metric for d in result.regressions] == ["ota.duration.max"]

@@ -105,7 +105,7 @@ def test_terminal_lines_name_the_report(
     assert terminal_lines(finish_run(folder / "missing")) == []
 
 
-END_OF_RUN_CONFTEST = '''
+END_OF_RUN_CONFTEST = """
 import pytest
 
 from harness.plugin import STATE
@@ -123,7 +123,7 @@ def pytest_sessionfinish(session):
 def pytest_terminal_summary(terminalreporter):
     for line in terminal_lines(BUILT.get("run")):
         terminalreporter.write_line(line)
-'''
+"""
 
 END_OF_RUN_TEST = """
 def test_records(journal):
@@ -138,7 +138,9 @@ def test_reports_are_built_at_the_end_of_a_run_and_the_path_printed(pytester: py
     result = pytester.runpytest("--run-id", "r1", "-p", "no:allure_pytest")
     result.assert_outcomes(passed=1)
     folder = pytester.path / "reports" / "r1"
-    result.stdout.fnmatch_lines([f"harness: report {folder / 'soak.html'}", "harness: results: *results.json"])
+    result.stdout.fnmatch_lines(
+        [f"harness: report {folder / 'soak.html'}", "harness: results: *results.json"]
+    )
     data = json.loads((folder / "results.json").read_text())
     assert data["complete"] is True and data["exit_status"] == 0
     assert data["tests"][0]["outcome"] == "passed"
