@@ -111,8 +111,10 @@ class ArtifactServer:
         self.faults = FaultPlan()
         self._cache: dict[str, tuple[tuple[int, int, int], Artifact]] = {}
         self._cache_lock = threading.Lock()
-        self._stats_lock = threading.Lock()
+        self._stats_lock = threading.Condition()
         self._requests = 0
+        self._in_flight = 0
+        self._last = "<no request yet>"
         self._bytes = 0
         self._resumed = 0
         self._statuses: Counter[int] = Counter()
@@ -300,12 +302,34 @@ class ArtifactServer:
             return {
                 "url": self.base_url,
                 "requests": self._requests,
+                "in_flight": self._in_flight,
                 "bytes_served": self._bytes,
                 "by_status": dict(sorted(self._statuses.items())),
                 "resumed": self._resumed,
                 "faults_fired": dict(self._faults_fired),
                 "active_faults": self.faults.active(),
             }
+
+    def wait_requests(self, count: int, *, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait until ``count`` requests have *finished* (answered and journaled); the statistics then.
+
+        A client can hold the last body byte before the server has logged the request; wait on this
+        before reading the journal or the statistics.
+        """
+        return self._wait(lambda: self._requests >= count, f"{count} finished requests", timeout)
+
+    def wait_in_flight(self, count: int = 1, *, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait until ``count`` requests are being answered at once (e.g. a slow download under way)."""
+        return self._wait(lambda: self._in_flight >= count, f"{count} requests in flight", timeout)
+
+    def _wait(self, done: Any, what: str, timeout: float) -> dict[str, Any]:
+        with self._stats_lock:
+            if not self._stats_lock.wait_for(done, timeout):
+                raise TimeoutError(
+                    f"artifact server at {self.base_url}: waited {timeout:g}s for {what}; saw {self._requests} "
+                    f"finished, {self._in_flight} in flight (last: {self._last})"
+                )
+        return self.statistics()
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -314,6 +338,9 @@ class ArtifactServer:
         name = request.match_info["name"]
         range_header = request.headers.get("Range")
         outcome = _Outcome()
+        with self._stats_lock:
+            self._in_flight += 1
+            self._stats_lock.notify_all()
         try:
             return await self._respond(request, name, range_header, outcome)
         finally:
@@ -391,31 +418,34 @@ class ArtifactServer:
                 await asyncio.sleep(delay)
 
     def _account(self, request: web.Request, range_header: str | None, out: _Outcome, duration: float) -> None:
+        """Journal the request, then count it and wake waiters: finished means journaled."""
+        if self._journal is not None:
+            peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+            client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else (request.remote or "")
+            fields: dict[str, Any] = {
+                "method": request.method,
+                "path": request.path,
+                "range": range_header,
+                "status": out.status,
+                "bytes": out.sent,
+                "duration": round(duration, 6),
+                "client": client,
+            }
+            if out.fired:
+                fields["faults"] = out.fired
+            if out.aborted:
+                fields["aborted"] = True
+            self._journal.record("artifact.request", **fields)
         with self._stats_lock:
+            self._in_flight -= 1
             self._requests += 1
+            self._last = f"{request.method} {request.path} {out.status}"
             self._bytes += out.sent
             self._statuses[out.status] += 1
             if range_header is not None:
                 self._resumed += 1
-            self._faults_fired.update(out.fired)
-        if self._journal is None:
-            return
-        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
-        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else (request.remote or "")
-        fields: dict[str, Any] = {
-            "method": request.method,
-            "path": request.path,
-            "range": range_header,
-            "status": out.status,
-            "bytes": out.sent,
-            "duration": round(duration, 6),
-            "client": client,
-        }
-        if out.fired:
-            fields["faults"] = out.fired
-        if out.aborted:
-            fields["aborted"] = True
-        self._journal.record("artifact.request", **fields)
+            self._faults_fired.update(out.fired or ())
+            self._stats_lock.notify_all()
 
 
 @dataclass

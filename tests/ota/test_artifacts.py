@@ -68,7 +68,7 @@ def test_head_has_the_headers_and_no_body(server: ArtifactServer) -> None:
     assert (got.status, got.body, got.declared) == (200, b"", len(DATA))
     ranged = fetch(url, method="HEAD", headers={"Range": "bytes=10-19"})
     assert (ranged.status, ranged.declared, ranged.headers["content-range"]) == (206, 10, f"bytes 10-19/{len(DATA)}")
-    assert server.statistics()["bytes_served"] == 0
+    assert server.wait_requests(2)["bytes_served"] == 0
 
 
 def test_unknown_and_escaping_paths_are_404(server: ArtifactServer, tmp_path: Path) -> None:
@@ -96,6 +96,7 @@ def test_requests_are_journaled(server: ArtifactServer, journal: Journal) -> Non
     fetch(url)
     fetch(url, headers={"Range": "bytes=10-"})
     fetch(server.base_url + "/missing")
+    server.wait_requests(3)
     journal.flush()
     records = [r for r in read_journal(journal.path) if r["kind"] == "artifact.request"]
     assert [(r["method"], r["path"], r["range"], r["status"], r["bytes"]) for r in records] == [
@@ -111,8 +112,8 @@ def test_statistics_count_requests_bytes_statuses_and_resumes(server: ArtifactSe
     fetch(url)
     fetch(url, headers={"Range": "bytes=0-9"})
     fetch(url, headers={"Range": "bytes=99999999-"})
-    stats = server.statistics()
-    assert stats["requests"] == 3
+    stats = server.wait_requests(3)
+    assert stats["requests"] == 3 and stats["in_flight"] == 0
     assert stats["bytes_served"] == len(DATA) + 10
     assert stats["by_status"] == {200: 1, 206: 1, 416: 1}
     assert stats["resumed"] == 2
