@@ -124,3 +124,15 @@ def test_the_same_seed_replays_the_same_losses(udp_sink: UdpEcho, device: socket
     assert first == _lost_sequence(99, udp_sink, device)
     assert first != _lost_sequence(100, udp_sink, device)
     assert 60 < len(first) < 180
+
+
+def test_idle_flows_are_closed(udp_echo: UdpEcho, device: socket.socket) -> None:
+    with ImpairmentPoint(seed=1, stats_interval=None, udp_idle=0.2) as point:
+        address = point.add_udp(udp_echo.address, name="coap")
+        device.sendto(b"hello", address)
+        assert device.recvfrom(100)[0] == b"hello"
+        assert point.connections("coap") == 1
+        wait_until(lambda: point.connections("coap") == 0, 10, "the idle flow to be closed",
+                   lambda: point.connections("coap"))
+        device.sendto(b"again", address)  # a new flow opens on demand
+        assert device.recvfrom(100)[0] == b"again"

@@ -55,7 +55,8 @@ class ImpairmentPoint:
     journals the measured statistics periodically as well as at every change and at stop.
     ``nice`` (e.g. -10) or ``realtime=True`` (SCHED_FIFO) raises the loop thread's scheduling
     priority where permitted, so delays stay punctual on a busy machine; the outcome is in
-    :attr:`priority` and the ``netem.start`` record.
+    :attr:`priority` and the ``netem.start`` record. ``udp_idle`` (seconds) closes the upstream
+    socket of a device address that has been silent that long.
     """
 
     backend = "userspace"
@@ -69,6 +70,7 @@ class ImpairmentPoint:
         control_timeout: float = 10.0,
         nice: int | None = None,
         realtime: bool = False,
+        udp_idle: float = 120.0,
     ) -> None:
         self.journal = journal
         self.seed = seed
@@ -76,6 +78,7 @@ class ImpairmentPoint:
         self.control_timeout = control_timeout
         self.nice = nice
         self.realtime = realtime
+        self.udp_idle = udp_idle
         self.priority = "default"  # what became of ``nice``: reported in the netem.start record
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -164,7 +167,9 @@ class ImpairmentPoint:
         upstream = _address("upstream", upstream)
         listen = _address("listen", listen)
         state = LinkState(name=name, kind=kind, upstream=upstream, seed=self.seed)
-        proxy: TcpProxy | UdpProxy = TcpProxy(state, loop) if kind == "tcp" else UdpProxy(state, loop)
+        proxy: TcpProxy | UdpProxy = (
+            TcpProxy(state, loop) if kind == "tcp" else UdpProxy(state, loop, idle_timeout=self.udp_idle)
+        )
         proxy.on_flows = self._notify_flows
         address: Address = self._call(lambda: proxy.start(listen), what=f"listen for {name}")
         with self._control:

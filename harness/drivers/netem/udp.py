@@ -78,6 +78,7 @@ class _Upstream(asyncio.DatagramProtocol):
         self.device = device
         self.transport: asyncio.DatagramTransport | None = None
         self.waiting: list[tuple[bytes, Delivery, float, int]] = []
+        self.last_active = proxy.loop.time()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -97,15 +98,19 @@ class _Upstream(asyncio.DatagramProtocol):
 class UdpProxy:
     """All datagram flows of one UDP service, on the point's event loop."""
 
-    def __init__(self, state: LinkState, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, state: LinkState, loop: asyncio.AbstractEventLoop, idle_timeout: float = 120.0
+    ) -> None:
         self.state = state
         self.loop = loop
+        self.idle_timeout = idle_timeout  # a device address silent this long loses its upstream socket
         self.errors = 0
         self._listener: asyncio.DatagramTransport | None = None
         self._upstreams: dict[Address, _Upstream] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._dirs = {d: _Direction(state, d) for d in ("up", "down")}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
         self.on_flows: Callable[[], None] | None = None  # called when a flow opens or closes
 
     async def start(self, listen: Address) -> Address:
@@ -114,7 +119,20 @@ class UdpProxy:
         self._listener = transport
         host, port = transport.get_extra_info("sockname")[:2]
         self.state.listen = (host, port)
+        self._sweeper = self.loop.call_later(self.idle_timeout / 4, self._sweep)
         return (host, port)
+
+    def _sweep(self) -> None:
+        """Close the upstream sockets of device addresses idle for ``idle_timeout`` (bounded memory)."""
+        cutoff = self.loop.time() - self.idle_timeout
+        idle = [dev for dev, up in self._upstreams.items() if up.last_active < cutoff and up.transport]
+        for device in idle:
+            upstream = self._upstreams.pop(device)
+            if upstream.transport is not None:
+                upstream.transport.close()
+        if idle and self.on_flows is not None:
+            self.on_flows()
+        self._sweeper = self.loop.call_later(self.idle_timeout / 4, self._sweep)
 
     # --- decisions ----------------------------------------------------------------------
     def _decide(self, direction: str, data: bytes) -> tuple[list[Delivery], float, int]:
@@ -141,16 +159,16 @@ class UdpProxy:
         return deliveries, now, seq
 
     def from_device(self, data: bytes, device: Address) -> None:
-        if self.state.fast:  # nothing configured: straight through, counted
-            upstream = self._upstreams.get(device)
-            if upstream is not None and upstream.transport is not None:
-                upstream.transport.sendto(data)
-                self._count_through("up", len(data))
-                return
+        upstream = self._upstreams.get(device)
+        if upstream is not None:
+            upstream.last_active = self.loop.time()
+        if self.state.fast and upstream is not None and upstream.transport is not None:
+            upstream.transport.sendto(data)  # nothing configured: straight through, counted
+            self._count_through("up", len(data))
+            return
         deliveries, arrival, seq = self._decide("up", data)
         if not deliveries:
             return
-        upstream = self._upstreams.get(device)
         if upstream is None:
             upstream = self._open_upstream(device)
         for delivery in deliveries:
@@ -160,6 +178,9 @@ class UdpProxy:
                 self.send_up(upstream, data, delivery, arrival, seq)
 
     def from_service(self, data: bytes, device: Address) -> None:
+        upstream = self._upstreams.get(device)
+        if upstream is not None:
+            upstream.last_active = self.loop.time()
         if self.state.fast and self._listener is not None:
             self._listener.sendto(data, device)
             self._count_through("down", len(data))
@@ -264,6 +285,8 @@ class UdpProxy:
         return len(self._upstreams)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
