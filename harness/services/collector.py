@@ -101,6 +101,7 @@ class TelemetryCollector:
         self._subscribed = threading.Event()
         self._subscribed_or_refused = threading.Event()  # what start() waits for
         self._refused: str | None = None
+        self._unsubscribed: set[int] = set()
         self._closed = False
         self._client = make_client(self.endpoint, self.client_id, clean_session=False)
         self._client.reconnect_delay_set(min_delay=0.1, max_delay=1.0)  # type: ignore[arg-type]
@@ -110,6 +111,7 @@ class TelemetryCollector:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
+        self._client.on_unsubscribe = self._on_unsubscribe
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> TelemetryCollector:
@@ -136,10 +138,18 @@ class TelemetryCollector:
         return self
 
     def close(self) -> None:
-        """Disconnect and stop the network thread. Safe to call twice."""
+        """Unsubscribe, disconnect and stop the network thread. Safe to call twice.
+
+        Unsubscribing first matters: the session is persistent, and a broker would otherwise keep
+        queueing every device message for a collector that is gone.
+        """
         if self._closed:
             return
         self._closed = True
+        if self._subscribed.is_set():
+            _, mid = self._client.unsubscribe(list(self.topics))
+            with self._cond:
+                self._cond.wait_for(lambda: mid in self._unsubscribed, timeout=5.0)
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -191,6 +201,11 @@ class TelemetryCollector:
             return
         self._subscribed.set()
         self._subscribed_or_refused.set()
+
+    def _on_unsubscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any = None) -> None:
+        with self._cond:
+            self._unsubscribed.add(mid)
+            self._cond.notify_all()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         self._subscribed.clear()

@@ -229,3 +229,15 @@ def test_power_cut_recorded_by_another_part_explains_the_tail(
     assert [(g.first_seq, g.last_seq, g.cause, g.estimated) for g in summary.gaps()] == [(6, 8, "power-cut", True)]
     assert [b.ended_by for b in summary.devices["dev-1"].boots] == ["power-off", "running"]
     collector.assert_no_unexplained_loss()
+
+
+def test_closed_collector_leaves_no_session_queueing_messages(broker: Broker, make_publisher: Publisher) -> None:
+    first = TelemetryCollector(broker, client_id="collector-reused").start()
+    first.close()
+    pub = make_publisher("dev-1")
+    for _ in range(3):
+        pub.publish()  # nobody is subscribed: a leftover session would queue these
+    with TelemetryCollector(broker, client_id="collector-reused") as again:
+        pub.publish()
+        again.wait_for(lambda m: m.seq == 4, timeout=20)
+        assert [m.seq for m in again.messages()] == [4]
