@@ -57,7 +57,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def kv_table(items: Iterable[tuple[str, Any]]) -> str:
-    return table(["", ""], ([f"<th>{escape(k)}</th>", cell(v)] for k, v in items))
+    """A two-column table of name and value, without a header row."""
+    body = "".join(f"<tr><th>{escape(k)}</th>{cell(v)}</tr>" for k, v in items)
+    return f"<table><tbody>{body}</tbody></table>"
 
 
 def banner(text: str, cls: str) -> str:
