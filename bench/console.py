@@ -7,6 +7,7 @@ rounds of raw pyserial and of :class:`harness.drivers.console.Console` (with a j
 plugin runs it) so machine load hits both alike:
 
 * command round trip: write ``version\\r``, wait for the prompt; p50/p99 over all commands;
+* (the console is also measured without a journal, for reference; targets apply to the journaled one)
 * bulk receive: ``dump N``; rate from the write to the ``DUMP-END`` trailer; every numbered line
   and the CRC32 are verified, so "bytes lost" is measured, not assumed.
 
@@ -119,8 +120,8 @@ class Raw:
 class Ours:
     """The harness Console, journaling every line like the plugin does."""
 
-    def __init__(self, url: str, journal: Journal) -> None:
-        self.con = Console(url, prompt=PROMPT.decode(), journal=journal).open()
+    def __init__(self, url: str, journal: Journal, journaled: bool) -> None:
+        self.con = Console(url, prompt=PROMPT.decode(), journal=journal if journaled else None).open()
 
     def command(self, cmd: bytes) -> None:
         self.con.command(cmd.decode(), timeout=10)
@@ -160,16 +161,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     per_round = max(1, args.commands // args.rounds)
-    times: dict[str, list[float]] = {"raw": [], "console": []}
-    rates: dict[str, list[float]] = {"raw": [], "console": []}
-    lost: dict[str, int] = {"raw": 0, "console": 0}
+    names = ("raw", "console", "console-nojournal")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    lost: dict[str, int] = dict.fromkeys(names, 0)
     expected_lines = args.dump_bytes // 64
     with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp, twin(Path(tmp)) as ready:
         journal = Journal(Path(tmp) / "journal.jsonl")
         url = str(ready["console"])
         for _ in range(args.rounds):
-            for name in ("raw", "console"):
-                driver: Raw | Ours = Raw(url) if name == "raw" else Ours(url, journal)
+            for name in names:
+                driver: Raw | Ours = Raw(url) if name == "raw" else Ours(url, journal, name == "console")
                 try:
                     sync(driver)
                     for _ in range(per_round):
@@ -184,16 +186,19 @@ def main() -> int:
                     driver.close()
         journal.close()
 
-    print(f"{'':10} {'p50 ms':>9} {'p99 ms':>9} {'dump MB/s':>10} {'bytes lost':>11}")
-    for name in ("raw", "console"):
+    print(f"{'':18} {'p50 ms':>9} {'p99 ms':>9} {'dump MB/s':>10} {'bytes lost':>11}")
+    for name in names:
         print(
-            f"{name:10} {percentile(times[name], 0.5) * 1e3:9.3f} {percentile(times[name], 0.99) * 1e3:9.3f} "
+            f"{name:18} {percentile(times[name], 0.5) * 1e3:9.3f} {percentile(times[name], 0.99) * 1e3:9.3f} "
             f"{statistics.median(rates[name]) / 1e6:10.2f} {lost[name]:11d}"
         )
     p50_ratio = percentile(times["console"], 0.5) / percentile(times["raw"], 0.5)
     rate_ratio = statistics.median(rates["console"]) / statistics.median(rates["raw"])
     print(f"command p50 ratio console/raw: {p50_ratio:.2f}x (target <= {TARGET_P50_RATIO}x)")
     print(f"dump rate ratio console/raw:   {rate_ratio:.0%} (target >= {TARGET_RATE_RATIO:.0%})")
+    nj_p50 = percentile(times["console-nojournal"], 0.5) / percentile(times["raw"], 0.5)
+    nj_rate = statistics.median(rates["console-nojournal"]) / statistics.median(rates["raw"])
+    print(f"without journal:               {nj_p50:.2f}x p50, {nj_rate:.0%} dump rate (for reference)")
     failed = p50_ratio > TARGET_P50_RATIO or rate_ratio < TARGET_RATE_RATIO or any(lost.values())
     print("RESULT:", "FAIL" if failed else "PASS")
     return 1 if failed else 0

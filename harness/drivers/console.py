@@ -45,10 +45,10 @@ RESUME_AFTER = 0.02
 FD_READ_SIZE = 1 << 16
 #: Compiled patterns kept for repeated expects and commands.
 STAGE_CACHE = 256
-#: Journal backlog batches (one per received chunk) written per idle moment of the port.
-JOURNAL_BATCH = 1
-#: Journal in batches of at least this many lines while waiting on the device.
-JOURNAL_MIN_LINES = 64
+#: Journal lines written per idle moment of the port (about half a millisecond of work).
+JOURNAL_STEP = 32
+#: While waiting on the device, journal once this many lines are backlogged (until none are).
+JOURNAL_MIN_LINES = 256
 #: Journal lines at most this late (seconds) even when nobody waits on the console.
 JOURNAL_LAG = 0.5
 #: Above this many unjournaled lines the reader journals before reading on (backpressure).
@@ -108,6 +108,7 @@ class Console:
         self._waiters: list[StagedSearch] = []
         self._backlog: deque[tuple[float, list[str]]] = deque()
         self._backlog_lines = 0
+        self._draining = False  # journaling a backlog that reached JOURNAL_MIN_LINES
         self._log: deque[tuple[float, str]] = deque(maxlen=log_lines)
         self._lines_total = 0
         self._partial = ""
@@ -447,7 +448,7 @@ class Console:
         try:
             waiting = port.in_waiting
             if waiting == 0 and self._backlog and self._journal_now():
-                self._journal_some(JOURNAL_BATCH)
+                self._journal_some(JOURNAL_STEP)
                 return True
             data = port.read(waiting if waiting > 0 else 1)
         except READ_ERRORS as exc:
@@ -473,7 +474,7 @@ class Console:
         """One step of an expecting thread reading a local tty: journal a batch if the fd is idle
         and journaling is due, else select up to ``wait`` s, ``os.read`` what is there, feed it."""
         if self._backlog and self._journal_now() and not select.select([fd], [], [], 0)[0]:
-            self._journal_some(JOURNAL_BATCH)
+            self._journal_some(JOURNAL_STEP)
             return
         if not select.select([fd], [], [], wait)[0]:
             return
@@ -527,29 +528,38 @@ class Console:
             self._backlog_lines += len(clean)
 
     def _journal_now(self) -> bool:
-        """Whether to journal now, the port being idle: in batches of :data:`JOURNAL_MIN_LINES`
-        while a waiter is parked on the device (its time is free), or once the backlog got old.
+        """Whether to journal now, the port being idle: while a waiter is parked on the device (its
+        time is free), from :data:`JOURNAL_MIN_LINES` backlogged lines until the backlog is empty
+        (few large batches rather than a little after every command), or once the backlog got old.
 
         Never right after a match: that would make the caller pay for journaling its own output.
         """
-        if self._backlog_lines >= JOURNAL_MIN_LINES and any(not search.done for search in self._waiters):
+        if self._backlog_lines >= JOURNAL_MIN_LINES:
+            self._draining = True
+        if self._draining and any(not search.done for search in self._waiters):
             return True
         return time.time() - self._backlog[0][0] > JOURNAL_LAG
 
-    def _journal_some(self, limit: int | None) -> None:
-        """Write up to ``limit`` batches of backlogged lines to the journal (all if None)."""
+    def _journal_some(self, max_lines: int | None) -> None:
+        """Write up to ``max_lines`` backlogged lines to the journal (all if None), oldest first."""
         journal = self.journal
         backlog = self._backlog
-        count = 0
-        while backlog and (limit is None or count < limit):
-            now, lines = backlog.popleft()
+        budget = max_lines
+        while backlog and (budget is None or budget > 0):
+            now, lines = backlog[0]
+            if budget is not None and len(lines) > budget:
+                backlog[0] = (now, lines[budget:])
+                lines = lines[:budget]
+            else:
+                backlog.popleft()
             self._backlog_lines -= len(lines)
-            count += 1
-            if journal is None:
-                continue
-            record, source = journal.record, self.name
-            for line in lines:
-                record("console", t=now, source=source, line=line)
+            if budget is not None:
+                budget -= len(lines)
+            if journal is not None:
+                record, source = journal.record, self.name
+                for line in lines:
+                    record("console", t=now, source=source, line=line)
+        self._draining = bool(backlog)
 
     def _tail_locked(self, n: int) -> list[str]:
         lines = [line for _, line in list(self._log)[-n:]] if n > 0 else []
