@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("transitions").setLevel(logging.WARNING)
     try:
         return asyncio.run(_serve(args.host, args.port))
-    except OSError as exc:
-        print(f"embedded broker could not listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+    except Exception as exc:  # amqtt wraps bind errors in its own BrokerError: report one line
+        cause = exc.__cause__ or exc
+        print(f"embedded broker could not start on {args.host}:{args.port}: {cause}", file=sys.stderr)
         return 2
 
 
