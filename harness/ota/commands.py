@@ -14,12 +14,14 @@ module runs on its own (``python -m harness.ota.commands ota ...``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, UnitError
 from harness.units import parse_size
 
 _VARIANTS = "healthy|crash-on-boot|fail-health|leak|slow-boot"
@@ -91,7 +93,6 @@ def cmd_build(ns: argparse.Namespace) -> int:
     from harness.ota.keys import load_private_key
     from harness.ota.manifest import write_manifest
     from harness.twin.image import Variant
-    from harness.units import UnitError
 
     check_version(ns.version, field="--version")
     try:
@@ -127,7 +128,7 @@ def cmd_build(ns: argparse.Namespace) -> int:
 def cmd_verify(ns: argparse.Namespace) -> int:
     from harness.ota.images import verify_image
     from harness.ota.keys import load_public_key
-    from harness.ota.manifest import manifest_path, read_manifest
+    from harness.ota.manifest import Manifest, manifest_path, read_manifest
 
     public = load_public_key(ns.pubkey)
     path = Path(ns.file)
@@ -137,6 +138,7 @@ def cmd_verify(ns: argparse.Namespace) -> int:
         raise ConfigError(f"{path}: image file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the image ({exc.strerror})") from None
+    manifest: Manifest | None
     if ns.manifest:
         manifest = read_manifest(ns.manifest)
     else:
@@ -163,14 +165,16 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         raise ConfigError(f"{folder}: expected a folder of images")
     port = _int_option("--port", ns.port, 65535)
     stop = threading.Event()
-    with ArtifactServer(folder, host=ns.host, port=port) as server:
-        print(f"serving {folder} at {server.base_url}  (Ctrl-C to stop)", flush=True)
-        try:
-            while not stop.wait(3600):
-                pass
-        except KeyboardInterrupt:
-            pass
-        stats = server.statistics()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with ArtifactServer(folder, host=ns.host, port=port) as server:
+            print(f"serving {folder} at {server.base_url}  (Ctrl-C to stop)", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                while not stop.wait(3600):  # until SIGTERM or Ctrl-C
+                    pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    stats = server.statistics()  # after stop: every request answered is counted
     print(f"stopped: {stats['requests']} requests, {stats['bytes_served']} bytes served")
     return 0
 

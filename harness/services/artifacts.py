@@ -184,6 +184,8 @@ class ArtifactServer:
                 ) from None
             finally:
                 self._runner = None
+            with contextlib.suppress(TimeoutError):  # the threads that read files for requests
+                asyncio.run_coroutine_threadsafe(loop.shutdown_default_executor(), loop).result(timeout)
         self._halt_loop()
         self._cleanup_dir()
 

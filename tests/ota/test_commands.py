@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import selectors
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness.ota import load_public_key, verify_image
 from harness.ota.commands import main
+from tests.ota.client import fetch
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -93,3 +99,38 @@ def test_verify_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert status == 2 and err == f"harness: {tmp_path / 'nope.img'}: image file not found\n"
     status, _, err = run(capsys, "verify", str(tmp_path / "nope.img"), "--pubkey", str(tmp_path / "nope.pem"))
     assert status == 2 and "public key file not found" in err and err.count("\n") == 1
+
+
+def test_serve_answers_until_sigterm(tmp_path: Path) -> None:
+    (tmp_path / "fw.img").write_bytes(b"image bytes")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.ota.commands", "ota", "serve", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = _read_line(proc, timeout=20)
+        url = re.search(r"at (http://127\.0\.0\.1:\d+)", first)
+        assert url, first
+        assert fetch(url.group(1) + "/fw.img").body == b"image bytes"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert out.strip() == "stopped: 1 requests, 11 bytes served"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            raise AssertionError(f"no line from 'harness ota serve' within {timeout}s (exit status {proc.poll()})")
+    return proc.stdout.readline()
+
+
+def test_serve_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "serve", str(tmp_path / "nope"))
+    assert status == 2 and err == f"harness: {tmp_path / 'nope'}: expected a folder of images\n"
