@@ -16,6 +16,7 @@ from harness.twin.dump import MAX_BYTES
 from harness.twin.events import Action
 from harness.twin.heap import heap_free
 from harness.twin.records import CONFIG_LIMIT, encode_config, write_config
+from harness.twin.settings import check as check_setting
 
 if TYPE_CHECKING:
     from harness.twin.device import Device
@@ -58,7 +59,7 @@ def cmd_status(device: Device, args: str, now: float, out: list[Action]) -> None
         return
     status = {
         "uptime": round(device.uptime(now), 3),
-        "heap_free": heap_free(device),
+        "heap_free": heap_free(device, now),
         "boot_id": device.boot_id,
         "slot": device.slot,
         "fw_version": device.image.version,
@@ -79,7 +80,12 @@ def cmd_uptime(device: Device, args: str, now: float, out: list[Action]) -> None
 def cmd_reboot(device: Device, args: str, now: float, out: list[Action]) -> None:
     if _no_args(device, "reboot", args, out):
         device.say(out, "rebooting")
-        device.reboot(out, "software")
+        device.reboot(out, "software", now)
+
+
+def cmd_mqtt(device: Device, args: str, now: float, out: list[Action]) -> None:
+    if _no_args(device, "mqtt", args, out) and device.session is not None:
+        device.say(out, json.dumps(device.session.describe(), separators=(",", ":")))
 
 
 def cmd_dump(device: Device, args: str, now: float, out: list[Action]) -> None:
@@ -109,6 +115,10 @@ def cmd_config(device: Device, args: str, now: float, out: list[Action]) -> None
                 f"config set expects KEY VALUE (KEY: 1-32 of A-Z a-z 0-9 . _ -; VALUE: 1-{VALUE_LIMIT} characters)",
             )
             return
+        problem = check_setting(key, value)
+        if problem is not None:
+            device.error(out, problem)
+            return
         _store(device, {**device.config, key: value}, out)
     elif verb == "del" and KEY_PATTERN.fullmatch(rest):
         if rest not in device.config:
@@ -137,6 +147,7 @@ COMMANDS: dict[str, Command] = {
     "reboot": cmd_reboot,
     "dump": cmd_dump,
     "config": cmd_config,
+    "mqtt": cmd_mqtt,
 }
 
 HELP = (
@@ -150,4 +161,5 @@ HELP = (
     ("config set KEY VALUE", "persist a setting (survives power cuts)"),
     ("config del KEY", "remove a setting"),
     ("dump N", "N//64 numbered 64-byte lines, then DUMP-END with a CRC32"),
+    ("mqtt", "one JSON line: MQTT link state, connections, buffer, dropped count"),
 )

@@ -20,6 +20,9 @@ from harness.twin.events import (
     ConsoleOutput,
     Event,
     Halt,
+    NetConnected,
+    NetDisconnected,
+    NetPublished,
     PowerOn,
     Reboot,
     StartTimer,
@@ -27,10 +30,15 @@ from harness.twin.events import (
     TimerFired,
 )
 from harness.twin.flash import Flash, FlashLayout
+from harness.twin.heap import heap_free
 from harness.twin.image import ImageInfo
 from harness.twin.records import BootControl, read_config, write_bootctl
+from harness.twin.session import TIMERS as SESSION_TIMERS
+from harness.twin.session import MqttSession
+from harness.twin.settings import load as load_settings
 from harness.twin.shell import LineEditor
 from harness.twin.states import BOOTING, BUSY, HALTED, OFF, RESET, RUNNING, IllegalMove, legal_move
+from harness.twin.telemetry import Identity
 
 PROMPT = b"twin> "
 BOOT_DONE = "BOOT-DONE"
@@ -79,6 +87,8 @@ class Device:
         self.bootctl = BootControl()
         self.config: dict[str, str] = {}
         self.powered_at = 0.0
+        self.wall_offset = 0.0
+        self.session: MqttSession | None = None
         self.editor = LineEditor()
         self.dump: DumpJob | None = None
         self._timers: set[str] = set()
@@ -131,13 +141,20 @@ class Device:
         self._timers.add(name)
         out.append(StartTimer(name, delay))
 
+    def cancel_timer(self, out: list[Action], name: str) -> None:
+        if name in self._timers:
+            self._timers.discard(name)
+            out.append(CancelTimer(name))
+
     def start_dump(self, out: list[Action], requested: int) -> None:
         self.dump = DumpJob(requested)
         self.state = BUSY
         out.append(StateChange("busy"))
         self._pump_dump(out)
 
-    def reboot(self, out: list[Action], reason: str) -> None:
+    def reboot(self, out: list[Action], reason: str, now: float) -> None:
+        if self.session is not None:
+            self.session.shutdown(now, out)  # status offline + DISCONNECT go out before the reset
         for name in sorted(self._timers):
             out.append(CancelTimer(name))
         self._timers.clear()
@@ -151,6 +168,7 @@ class Device:
         self.boot_id = f"{self.rng.getrandbits(64):016x}"
         self.reset_cause = event.reset_cause
         self.powered_at = now
+        self.wall_offset = event.wall_offset
         self._counts["boots"] += 1
         out.append(StateChange("boot"))
         decision = decide_boot(self.flash, event.reset_cause)
@@ -168,6 +186,18 @@ class Device:
         out.extend(write_bootctl(self.flash, decision.record))
         self.bootctl = decision.record
         self.config = read_config(self.flash)
+        settings, warnings = load_settings(self.config)
+        for line in warnings:
+            self.say(out, line)
+        self.session = MqttSession(
+            settings,
+            Identity(self.device_id, self.boot_id, self.image.version),
+            powered_at=now,
+            wall_offset=self.wall_offset,
+            rng=random.Random(self.rng.getrandbits(64)),
+            timers=self,
+            heap_free=lambda at: heap_free(self, at),
+        )
         self.state = BOOTING
         self.start_timer(out, BOOT_TIMER, self.boot_time)
 
@@ -191,6 +221,10 @@ class Device:
             out.append(StateChange("idle"))  # before the marker: whoever sees the prompt sees idle draw
             self.say(out, BOOT_DONE)
             out.append(ConsoleOutput(PROMPT))
+            assert self.session is not None
+            self.session.start(now, out)
+        elif event.name in SESSION_TIMERS and self.session is not None:
+            self.session.on_timer(event.name, now, out)
         elif event.name == DUMP_TIMER and self.dump is not None:
             self._pump_dump(out)
             if self.state == RUNNING:
@@ -199,6 +233,10 @@ class Device:
                 self._process_input(backlog, now, out)
         else:
             raise IllegalMove(f"TimerFired({event.name!r}) has no meaning in state {self.state!r}")
+
+    def _on_net(self, event: NetConnected | NetDisconnected | NetPublished, now: float, out: list[Action]) -> None:
+        assert self.session is not None
+        self.session.on_net(event, now, out)
 
     # ------------------------------------------------------------------ internals
 

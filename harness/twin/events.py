@@ -15,10 +15,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PowerOn:
-    """Supply came up (or the core was reset). ``entropy`` seeds every random choice of this boot."""
+    """Supply came up (or the core was reset). ``entropy`` seeds every random choice of this boot.
+
+    ``wall_offset`` is what to add to the runtime's clock (the ``now`` of every ``handle`` call) to
+    get Unix time: the device's real-time clock, set by the runtime because the core reads no clock.
+    """
 
     reset_cause: str
     entropy: int
+    wall_offset: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,31 @@ class TimerFired:
     name: str
 
 
-Event = PowerOn | ConsoleInput | TimerFired
+@dataclass(frozen=True)
+class NetConnected:
+    """The connection started by :class:`NetConnect` number ``conn`` is up (MQTT CONNACK accepted)."""
+
+    conn: int
+
+
+@dataclass(frozen=True)
+class NetDisconnected:
+    """Connection ``conn`` failed or was lost; ``reason`` is one line (refused, reset, keepalive...)."""
+
+    conn: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class NetPublished:
+    """The broker acknowledged (QoS 1 PUBACK) the publish ``ref`` sent on connection ``conn``."""
+
+    conn: int
+    ref: int
+
+
+NetEvent = NetConnected | NetDisconnected | NetPublished
+Event = PowerOn | ConsoleInput | TimerFired | NetConnected | NetDisconnected | NetPublished
 
 # --------------------------------------------------------------------------- actions (out of the core)
 
@@ -95,7 +124,65 @@ class Halt:
     reason: str
 
 
-Action = ConsoleOutput | FlashWrite | StartTimer | CancelTimer | Reboot | StateChange | Halt
+@dataclass(frozen=True)
+class Will:
+    """The last will the broker publishes when the connection dies without a clean disconnect."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+@dataclass(frozen=True)
+class NetConnect:
+    """Open MQTT connection number ``conn`` (clean session) to ``host:port`` with this will.
+
+    The runtime answers with :class:`NetConnected` or :class:`NetDisconnected` carrying ``conn``;
+    it never reconnects by itself (the core owns the back-off).
+    """
+
+    conn: int
+    host: str
+    port: int
+    client_id: str
+    keepalive: int
+    will: Will
+
+
+@dataclass(frozen=True)
+class NetPublish:
+    """Publish on connection ``conn``; for QoS 1 the runtime reports the PUBACK as ``NetPublished(conn, ref)``."""
+
+    conn: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    ref: int
+
+
+@dataclass(frozen=True)
+class NetDisconnect:
+    """Close connection ``conn``: ``clean`` sends an MQTT DISCONNECT (no will) after what was already
+    published; otherwise the socket is dropped (the broker publishes the will). No event follows."""
+
+    conn: int
+    clean: bool
+
+
+Action = (
+    ConsoleOutput
+    | FlashWrite
+    | StartTimer
+    | CancelTimer
+    | Reboot
+    | StateChange
+    | Halt
+    | NetConnect
+    | NetPublish
+    | NetDisconnect
+)
 
 #: The values :class:`StateChange` may carry.
 ACTIVITY_STATES = ("boot", "idle", "busy")

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import sys
+import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from harness.twin.events import (
     Event,
     FlashWrite,
     Halt,
+    NetConnect,
+    NetDisconnect,
+    NetPublish,
     PowerOn,
     Reboot,
     StartTimer,
@@ -35,6 +39,7 @@ from harness.twin.events import (
     TimerFired,
 )
 from harness.twin.flash import FlashLayout
+from harness.twin.netlink import MqttLink
 
 HIGH_WATER = 64 * 1024  # hold timers back above this many untransmitted bytes
 TX_LIMIT = 1024 * 1024  # drop output beyond this (nobody is reading the console)
@@ -70,6 +75,7 @@ class FirmwareHost:
         self.entropy = random.Random(0)
         self.device: Device | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.link: MqttLink | None = None  # the MQTT stack, created in the board process
         self.actions: deque[Action] = deque()  # returned by the core, not yet executed
         self.events: deque[Event] = deque()  # arrived while actions were still being executed
         self.programming = False
@@ -78,6 +84,7 @@ class FirmwareHost:
     async def run(self, reset_cause: str, entropy: int) -> None:
         """Power on and serve until the process is killed (that is how a board stops)."""
         self.loop = asyncio.get_running_loop()
+        self.link = MqttLink(self.loop, self._feed)
         self.entropy = random.Random(entropy)
         os.set_blocking(self.config.console_fd, False)
         self.loop.add_reader(self.config.console_fd, self._on_readable)
@@ -90,9 +97,13 @@ class FirmwareHost:
         assert self.loop is not None
         return self.loop.time()
 
+    def _wall_offset(self) -> float:
+        """Unix time minus the loop's clock: the device's real-time clock, set at every power-on."""
+        return time.time() - self._now()
+
     def _power_on(self, reset_cause: str, entropy: int) -> None:
         self.device = self._new_core()
-        self._feed(PowerOn(reset_cause, entropy))
+        self._feed(PowerOn(reset_cause, entropy, self._wall_offset()))
 
     def _new_core(self) -> Device:
         """A fresh core from what the flash file holds now."""
@@ -143,6 +154,9 @@ class FirmwareHost:
             self._report(event="state", state=action.state)
         elif isinstance(action, Halt):
             self._report(event="halt", reason=action.reason)
+        elif isinstance(action, NetConnect | NetPublish | NetDisconnect):
+            assert self.link is not None
+            self.link.execute(action)
         elif isinstance(action, Reboot):
             self._reboot(action.reason)
         else:
@@ -167,11 +181,14 @@ class FirmwareHost:
             self._cancel(name)
         self.held.clear()
         self.actions.clear()
-        # The old core's timer expiries die with it; typed input reaches the new core (which boots).
+        if self.link is not None:
+            self.link.reset()  # whatever the old core did not close cleanly is dropped
+        # The old core's timer expiries and network events die with it; typed input reaches the
+        # new core (which boots).
         self.events = deque(e for e in self.events if isinstance(e, ConsoleInput))
         self._report(event="reboot", reason=reason)
         self.device = self._new_core()
-        self.events.appendleft(PowerOn(reason, self.entropy.getrandbits(64)))
+        self.events.appendleft(PowerOn(reason, self.entropy.getrandbits(64), self._wall_offset()))
 
     # ------------------------------------------------------------------ timers
 

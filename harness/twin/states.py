@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.twin.events import ConsoleInput, PowerOn, TimerFired
+from harness.twin.events import ConsoleInput, NetConnected, NetDisconnected, NetPublished, PowerOn, TimerFired
 
 OFF = "off"  # constructed, not yet powered
 BOOTING = "booting"  # bootloader done, waiting for the boot timer before the application starts
@@ -44,6 +44,9 @@ MOVES: dict[tuple[str, type], Move] = {
     (RUNNING, TimerFired): _move("timer", RUNNING, BUSY, RESET),
     (BUSY, ConsoleInput): _move("console_input", BUSY),
     (BUSY, TimerFired): _move("timer", BUSY, RUNNING, RESET),
+    # The MQTT session (harness.twin.session, its own table) hears the network while the app runs.
+    **{(RUNNING, net): _move("net", RUNNING) for net in (NetConnected, NetDisconnected, NetPublished)},
+    **{(BUSY, net): _move("net", BUSY) for net in (NetConnected, NetDisconnected, NetPublished)},
     (HALTED, ConsoleInput): _move("ignore_input", HALTED),
 }
 

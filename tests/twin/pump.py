@@ -4,11 +4,19 @@ The pump is the test double of the process runtime: it executes actions exactly 
 ``harness.twin.host`` does (FlashWrite -> bytes in the flash image, StartTimer -> a due time,
 Reboot -> a new core from flash), but in simulated time and with a write budget that models a
 power cut after the k-th page-program unit.
+
+Network actions go to an in-memory broker (:class:`MemoryBroker`): it accepts or refuses
+connections, acknowledges publishes after a one-way ``delay``, keeps retained messages, publishes
+the will when a connection dies uncleanly, and can stall (carry nothing, acknowledge nothing). Its
+answers are events queued in simulated time, next to the timers. The periodic timers of the
+telemetry loop (:data:`BACKGROUND`) only run when ``run(until=...)`` names an end time.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.twin import (
     PROMPT,
@@ -21,6 +29,12 @@ from harness.twin import (
     FlashLayout,
     FlashWrite,
     Halt,
+    NetConnect,
+    NetConnected,
+    NetDisconnect,
+    NetDisconnected,
+    NetPublish,
+    NetPublished,
     PowerOn,
     Reboot,
     StartTimer,
@@ -30,6 +44,54 @@ from harness.twin import (
 
 SMALL = FlashLayout(slot_pages=96)  # 384 KiB slots: room for a 256 KiB test image, fast to copy
 MAX_STEPS = 100_000
+WALL = 1_700_000_000.0  # the Unix time the pump's clock starts at
+BACKGROUND = frozenset({"telemetry", "mqtt.retry", "mqtt.connack"})
+
+
+@dataclass
+class Arrival:
+    """One PUBLISH the in-memory broker accepted."""
+
+    at: float
+    topic: str
+    payload: dict[str, Any]
+    retain: bool
+
+
+@dataclass
+class MemoryBroker:
+    """A broker in the pump's simulated time (see the module docstring)."""
+
+    up: bool = True  # accepts connections
+    stalled: bool = False  # a live connection carries nothing either way
+    delay: float = 0.0  # one-way: CONNECT -> CONNACK and PUBLISH -> PUBACK each take this long
+    conn: int | None = None  # the live connection
+    will: Any = None
+    arrivals: list[Arrival] = field(default_factory=list)
+    retained: dict[str, dict[str, Any]] = field(default_factory=dict)
+    connects: list[int] = field(default_factory=list)
+
+    def telemetry(self) -> list[dict[str, Any]]:
+        return [a.payload for a in self.arrivals if a.topic.endswith("/telemetry")]
+
+    def seqs(self) -> list[int]:
+        return [int(p["seq"]) for p in self.telemetry()]
+
+    def statuses(self) -> list[dict[str, Any]]:
+        return [a.payload for a in self.arrivals if a.topic.endswith("/status")]
+
+    def accept(self, topic: str, payload: bytes, retain: bool, now: float) -> None:
+        body = json.loads(payload)
+        self.arrivals.append(Arrival(now, topic, body, retain))
+        if retain:
+            self.retained[topic] = body
+
+    def lose_connection(self, now: float) -> None:
+        """The broker side of an unclean end: publish the will."""
+        if self.conn is not None and self.will is not None:
+            self.accept(self.will.topic, self.will.payload, self.will.retain, now)
+        self.conn = None
+        self.will = None
 
 
 class PowerCut(Exception):
@@ -52,11 +114,33 @@ class Pump:
     writes: list[FlashWrite] = field(default_factory=list)
     device: Device | None = None
     entropy: int = 1
+    broker: MemoryBroker = field(default_factory=MemoryBroker)
+    net_events: list[tuple[float, int, Event]] = field(default_factory=list)
+    _order: int = 0
 
     def power_on(self, cause: str = "power-on") -> None:
         self.device = Device(self.flash, layout=self.layout, boot_time=self.boot_time)
         self.timers.clear()
-        self.feed(PowerOn(cause, self.entropy))
+        self.net_events.clear()
+        self.feed(PowerOn(cause, self.entropy, wall_offset=WALL))
+
+    def power_cut(self) -> None:
+        """The board dies: RAM, timers and the connection are gone (the broker publishes the will)."""
+        self.device = None
+        self.timers.clear()
+        self.net_events.clear()
+        self.broker.lose_connection(self.now)
+
+    def drop_connection(self, reason: str = "connection reset") -> None:
+        """The link dies under a live connection: the device hears it, the broker publishes the will."""
+        conn = self.broker.conn
+        if conn is not None:
+            self.broker.lose_connection(self.now)
+            self.schedule(0.0, NetDisconnected(conn, reason))
+
+    def schedule(self, delay: float, event: Event) -> None:
+        self._order += 1
+        self.net_events.append((self.now + delay, self._order, event))
 
     def feed(self, event: Event) -> None:
         assert self.device is not None
@@ -76,11 +160,34 @@ class Pump:
                 self.states.append(action.state)
             elif isinstance(action, Halt):
                 self.halted = action.reason
+            elif isinstance(action, NetConnect | NetPublish | NetDisconnect):
+                self._net(action)
             elif isinstance(action, Reboot):
                 self.reboots.append(action.reason)
                 self.entropy += 1
                 self.power_on(action.reason)
                 return
+
+    def _net(self, action: NetConnect | NetPublish | NetDisconnect) -> None:
+        broker, delay = self.broker, self.broker.delay
+        if isinstance(action, NetConnect):
+            if not broker.up:
+                self.schedule(delay, NetDisconnected(action.conn, "connection refused"))
+                return
+            broker.lose_connection(self.now)  # a client id takes over its previous session
+            broker.conn, broker.will = action.conn, action.will
+            broker.connects.append(action.conn)
+            if not broker.stalled:
+                self.schedule(2 * delay, NetConnected(action.conn))
+        elif isinstance(action, NetPublish):
+            if broker.conn == action.conn and not broker.stalled:
+                broker.accept(action.topic, action.payload, action.retain, self.now + delay)
+                self.schedule(2 * delay, NetPublished(action.conn, action.ref))
+        elif broker.conn == action.conn:
+            if action.clean:
+                broker.conn = broker.will = None
+            else:
+                broker.lose_connection(self.now)
 
     def _program(self, write: FlashWrite) -> None:
         if self.write_budget is not None:
@@ -94,18 +201,29 @@ class Pump:
         self.writes.append(write)
 
     def run(self, until: float | None = None) -> None:
-        """Fire due timers in order (advancing the clock) until none is left or ``until`` is reached."""
+        """Fire due timers and network events in time order (advancing the clock).
+
+        Without ``until``: until nothing but the telemetry loop's periodic timers is pending.
+        """
         for _ in range(MAX_STEPS):
-            if not self.timers:
+            pending: list[tuple[float, int, Event]] = [
+                (due, 0, TimerFired(name)) for name, due in self.timers.items()
+            ] + self.net_events
+            if not pending:
                 break
-            name, due = min(self.timers.items(), key=lambda item: item[1])
+            if until is None and all(isinstance(e, TimerFired) and e.name in BACKGROUND for _, _, e in pending):
+                break
+            due, order, event = min(pending, key=lambda item: (item[0], item[1]))
             if until is not None and due > until:
                 break
             self.now = max(self.now, due)
-            del self.timers[name]
-            self.feed(TimerFired(name))
+            if isinstance(event, TimerFired):
+                del self.timers[event.name]
+            else:
+                self.net_events.remove((due, order, event))
+            self.feed(event)
         else:
-            raise AssertionError(f"timers still pending after {MAX_STEPS} steps: {self.timers}")
+            raise AssertionError(f"still pending after {MAX_STEPS} steps: {self.timers} {self.net_events}")
         if until is not None:
             self.now = max(self.now, until)
 

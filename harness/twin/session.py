@@ -1,0 +1,293 @@
+"""The MQTT session and telemetry loop of one boot: connect, publish, back off, reconnect (sans-IO).
+
+Readings are produced every ``telemetry.interval`` whatever the link does and go into the
+store-and-forward buffer (:mod:`harness.twin.buffer`); while connected, up to
+:data:`INFLIGHT_WINDOW` of them are in flight and each PUBACK makes room for the next. A lost
+connection puts everything back to unsent and schedules a reconnect after an exponential back-off
+(``mqtt.backoff_min`` doubling up to ``mqtt.backoff_max``, times a random 0.8-1.0). Connections are
+numbered; events about an older connection are stale and ignored (counted).
+
+The session's legal moves are the :data:`SESSION_MOVES` table; anything else is an IllegalMove.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from harness.twin import telemetry
+from harness.twin.buffer import Entry, StoreAndForward
+from harness.twin.events import (
+    Action,
+    NetConnect,
+    NetConnected,
+    NetDisconnect,
+    NetDisconnected,
+    NetPublish,
+    NetPublished,
+    Will,
+)
+from harness.twin.sensors import Sensors
+from harness.twin.settings import Settings
+from harness.twin.states import IllegalMove
+
+TELEMETRY_TIMER = "telemetry"
+RETRY_TIMER = "mqtt.retry"
+CONNACK_TIMER = "mqtt.connack"
+TIMERS = (TELEMETRY_TIMER, RETRY_TIMER, CONNACK_TIMER)
+INFLIGHT_WINDOW = 10
+JITTER = (0.8, 1.0)
+
+DISABLED = "disabled"  # no mqtt.host configured: no telemetry at all
+CONNECTING = "connecting"  # NetConnect sent, waiting for the CONNACK
+ONLINE = "online"
+BACKOFF = "backoff"  # waiting for the retry timer
+CLOSED = "closed"  # shut down before a software reset
+
+SESSION_MOVES: dict[tuple[str, str], frozenset[str]] = {
+    (DISABLED, "start"): frozenset({DISABLED, CONNECTING}),
+    (CONNECTING, "connected"): frozenset({ONLINE}),
+    (CONNECTING, "lost"): frozenset({BACKOFF}),
+    (CONNECTING, "connack-timeout"): frozenset({BACKOFF}),
+    (ONLINE, "lost"): frozenset({BACKOFF}),
+    (BACKOFF, "retry"): frozenset({CONNECTING}),
+    (DISABLED, "shutdown"): frozenset({DISABLED}),
+    (CONNECTING, "shutdown"): frozenset({CLOSED}),
+    (ONLINE, "shutdown"): frozenset({CLOSED}),
+    (BACKOFF, "shutdown"): frozenset({CLOSED}),
+}
+
+
+class Timers(Protocol):
+    """What the session needs from the core: named timers the core keeps track of."""
+
+    def start_timer(self, out: list[Action], name: str, delay: float) -> None: ...
+
+    def cancel_timer(self, out: list[Action], name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class SessionStatistics:
+    """What ``mqtt`` prints: link state, counters of this boot, the buffer."""
+
+    state: str
+    host: str | None
+    port: int
+    conn: int
+    connects: int
+    disconnects: int
+    produced: int
+    published: int
+    acked: int
+    buffered: int
+    in_flight: int
+    dropped: int
+    stale: int
+    last_error: str
+
+
+class MqttSession:
+    """One boot's MQTT client state machine and telemetry producer."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        identity: telemetry.Identity,
+        *,
+        powered_at: float,
+        wall_offset: float,
+        rng: random.Random,
+        timers: Timers,
+        heap_free: Callable[[float], int],
+    ) -> None:
+        self.settings = settings
+        self.identity = identity
+        self.powered_at = powered_at
+        self.wall_offset = wall_offset
+        self.rng = rng
+        self.timers = timers
+        self.heap_free = heap_free
+        self.sensors = Sensors(settings, random.Random(rng.getrandbits(64)))
+        self.buffer = StoreAndForward(settings.buffer, telemetry.encode_telemetry)
+        self.state = DISABLED
+        self.conn = 0
+        self.live = False  # the runtime may still report on connection ``conn``
+        self.attempts = 0
+        self.seq = 0
+        self.next_due = 0.0
+        self.last_error = ""
+        self._refs = 0
+        self._status_refs: set[int] = set()
+        self._counts = dict.fromkeys(("connects", "disconnects", "published", "acked", "stale"), 0)
+        self.topic = telemetry.telemetry_topic(identity.device_id)
+        self.status_topic = telemetry.status_topic(identity.device_id)
+
+    # ------------------------------------------------------------------ inputs
+
+    def start(self, now: float, out: list[Action]) -> None:
+        """The application started: connect and produce readings, if a broker is configured."""
+        if self.settings.host is None:
+            self._go("start", DISABLED)
+            return
+        self.next_due = now + self.settings.interval
+        self.timers.start_timer(out, TELEMETRY_TIMER, self.settings.interval)
+        self._connect(now, out, "start")
+
+    def on_timer(self, name: str, now: float, out: list[Action]) -> None:
+        if name == TELEMETRY_TIMER:
+            self._produce(now, out)
+        elif name == RETRY_TIMER:
+            self._connect(now, out, "retry")
+        elif name == CONNACK_TIMER:
+            out.append(NetDisconnect(self.conn, clean=False))
+            self._lost(now, out, "connack-timeout", f"no CONNACK within {self._connack_timeout():g}s")
+        else:
+            raise IllegalMove(f"TimerFired({name!r}) is not a timer of the MQTT session ({self.state!r})")
+
+    def on_net(self, event: NetConnected | NetDisconnected | NetPublished, now: float, out: list[Action]) -> None:
+        if event.conn != self.conn or not self.live:
+            self._counts["stale"] += 1
+            return
+        if isinstance(event, NetConnected):
+            self._connected(now, out)
+        elif isinstance(event, NetDisconnected):
+            self._lost(now, out, "lost", event.reason)
+        else:
+            self._published(event.ref, out)
+
+    def shutdown(self, now: float, out: list[Action]) -> None:
+        """Before a software reset: say goodbye cleanly (status offline, DISCONNECT)."""
+        if self.state == DISABLED:
+            self._go("shutdown", DISABLED)
+            return
+        if self.state == ONLINE:
+            payload = telemetry.clean_offline(self.identity, now + self.wall_offset)
+            self._publish_status(payload, out)
+            out.append(NetDisconnect(self.conn, clean=True))
+        elif self.state == CONNECTING:
+            out.append(NetDisconnect(self.conn, clean=False))
+        for name in TIMERS:
+            self.timers.cancel_timer(out, name)
+        self.live = False
+        self._go("shutdown", CLOSED)
+
+    def statistics(self) -> SessionStatistics:
+        c = self._counts
+        return SessionStatistics(
+            state=self.state,
+            host=self.settings.host,
+            port=self.settings.port,
+            conn=self.conn,
+            connects=c["connects"],
+            disconnects=c["disconnects"],
+            produced=self.seq,
+            published=c["published"],
+            acked=c["acked"],
+            buffered=len(self.buffer),
+            in_flight=self.buffer.in_flight,
+            dropped=self.buffer.dropped,
+            stale=c["stale"],
+            last_error=self.last_error,
+        )
+
+    def describe(self) -> dict[str, object]:
+        return asdict(self.statistics())
+
+    # ------------------------------------------------------------------ internals
+
+    def _go(self, trigger: str, new: str) -> None:
+        allowed = SESSION_MOVES.get((self.state, trigger))
+        if allowed is None or new not in allowed:
+            raise IllegalMove(f"MQTT session: {trigger!r} in state {self.state!r} cannot lead to {new!r}")
+        self.state = new
+
+    def _connack_timeout(self) -> float:
+        return float(max(2 * self.settings.keepalive, 5))
+
+    def _connect(self, now: float, out: list[Action], trigger: str) -> None:
+        assert self.settings.host is not None
+        host = self.settings.host
+        self._go(trigger, CONNECTING)
+        self.conn += 1
+        self.live = True
+        will = Will(self.status_topic, telemetry.last_will(self.identity))
+        s = self.settings
+        out.append(NetConnect(self.conn, host, s.port, self.identity.device_id, s.keepalive, will))
+        self.timers.start_timer(out, CONNACK_TIMER, self._connack_timeout())
+
+    def _connected(self, now: float, out: list[Action]) -> None:
+        self._go("connected", ONLINE)
+        self.timers.cancel_timer(out, CONNACK_TIMER)
+        self.attempts = 0
+        self._counts["connects"] += 1
+        self._publish_status(telemetry.online(self.identity, now + self.wall_offset, self._counts["connects"]), out)
+        self._send_more(out)
+
+    def _lost(self, now: float, out: list[Action], trigger: str, reason: str) -> None:
+        self._go(trigger, BACKOFF)
+        if trigger != "connack-timeout":
+            self.timers.cancel_timer(out, CONNACK_TIMER)
+        self.live = False
+        self.last_error = reason
+        self._counts["disconnects"] += 1
+        self.buffer.connection_lost()
+        self._status_refs.clear()
+        s = self.settings
+        delay = min(s.backoff_max, s.backoff_min * 2 ** min(self.attempts, 30)) * self.rng.uniform(*JITTER)
+        self.attempts += 1
+        self.timers.start_timer(out, RETRY_TIMER, delay)
+
+    def _produce(self, now: float, out: list[Action]) -> None:
+        interval = self.settings.interval
+        self.next_due += interval
+        if self.next_due <= now:  # held back more than an interval (a busy CPU): re-anchor
+            self.next_due = now + interval
+        self.timers.start_timer(out, TELEMETRY_TIMER, self.next_due - now)
+        self.seq += 1
+        uptime = max(0.0, now - self.powered_at)
+        reading: dict[str, object] = {
+            "device": self.identity.device_id,
+            "boot_id": self.identity.boot_id,
+            "seq": self.seq,
+            "uptime": round(uptime, 3),
+            "heap_free": self.heap_free(now),
+            "battery_v": self.sensors.battery_v(uptime),
+            "rssi": self.sensors.rssi(),
+            "temp_c": self.sensors.temp_c(),
+            "fw": self.identity.fw,
+            "ts": round(now + self.wall_offset, 3),
+        }
+        self.buffer.add(Entry(self.seq, reading))
+        if self.state == ONLINE:
+            self._send_more(out)
+
+    def _send_more(self, out: list[Action]) -> None:
+        in_flight = self.buffer.in_flight
+        while in_flight < INFLIGHT_WINDOW:
+            entry = self.buffer.next_unsent()
+            if entry is None:
+                return
+            ref = self._next_ref()
+            payload = self.buffer.hand_off(entry, ref)
+            out.append(NetPublish(self.conn, self.topic, payload, 1, False, ref))
+            self._counts["published"] += 1
+            in_flight += 1
+
+    def _published(self, ref: int, out: list[Action]) -> None:
+        if ref in self._status_refs:
+            self._status_refs.discard(ref)
+            return
+        if self.buffer.acknowledge(ref) is not None:
+            self._counts["acked"] += 1
+        self._send_more(out)
+
+    def _publish_status(self, payload: bytes, out: list[Action]) -> None:
+        ref = self._next_ref()
+        self._status_refs.add(ref)
+        out.append(NetPublish(self.conn, self.status_topic, payload, 1, True, ref))
+
+    def _next_ref(self) -> int:
+        self._refs += 1
+        return self._refs
