@@ -138,6 +138,7 @@ class Console:
         self._fd = port.fileno() if self._direct_capable else -1
         self._socket_port = self.url.startswith("socket://")
         self._direct, self._direct_until, self._reader_parked = False, 0.0, False
+        self._decoder.reset()
         self._stop.clear()
         self._failure = None
         self._reader = threading.Thread(target=self._read_loop, name=f"console-{self.name}", daemon=True)
