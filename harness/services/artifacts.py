@@ -52,15 +52,15 @@ class Artifact:
     etag: str
 
 
-class _Unsatisfiable(Exception):
-    pass
+class RangeNotSatisfiable(ValueError):
+    """A ``Range`` no byte of the artifact can satisfy (answered with 416)."""
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``(first, last)`` inclusive for one ``bytes=a-b`` / ``a-`` / ``-n`` range; ``None`` to serve it all.
 
     Multiple ranges and malformed headers are ignored (RFC 9110 allows it); a range starting past the
-    end raises ``_Unsatisfiable``.
+    end raises ``RangeNotSatisfiable``.
     """
     if header is None:
         return None
@@ -70,15 +70,15 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     first_text, last_text = m.group(1), m.group(2)
     if not first_text:  # suffix: the last n bytes
         n = int(last_text)
-        if n == 0:
-            raise _Unsatisfiable
+        if n == 0 or size == 0:
+            raise RangeNotSatisfiable
         return max(0, size - n), size - 1
     first = int(first_text)
     last = size - 1 if not last_text else min(int(last_text), size - 1)
     if last_text and int(last_text) < first:
         return None  # invalid, so ignored
     if first >= size:
-        raise _Unsatisfiable
+        raise RangeNotSatisfiable
     return first, last
 
 
@@ -369,7 +369,7 @@ class ArtifactServer:
         if range_header is not None and not decision.ignore_range and _if_range_holds(request, art.etag):
             try:
                 span = parse_range(range_header, size)
-            except _Unsatisfiable:
+            except RangeNotSatisfiable:
                 out.status = 416
                 return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
         first, last = span if span is not None else (0, size - 1)

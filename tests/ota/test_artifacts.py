@@ -10,7 +10,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.report.journal import Journal, read_journal
-from harness.services.artifacts import ArtifactServer, ArtifactServerError, parse_range
+from harness.services.artifacts import ArtifactServer, ArtifactServerError, RangeNotSatisfiable, parse_range
 from tests.ota.client import download_resuming, fetch
 
 DATA = hashlib.shake_256(b"artifact").digest(64 * 1024)
@@ -158,3 +158,13 @@ def test_parse_range_table() -> None:
     assert parse_range("bytes= 2 - 4 ", 10) == (2, 4)
     assert parse_range("bytes=-20", 10) == (0, 9)
     assert parse_range("bytes=-", 10) is None
+    for header in ("bytes=-1", "bytes=0-", "bytes=10-20"):
+        with pytest.raises(RangeNotSatisfiable):
+            parse_range(header, 0 if header != "bytes=10-20" else 10)
+
+
+def test_empty_artifact(server: ArtifactServer) -> None:
+    url = server.publish("empty.img", b"")
+    got = fetch(url)
+    assert (got.status, got.body, got.declared) == (200, b"", 0)
+    assert fetch(url, headers={"Range": "bytes=-5"}).status == 416
