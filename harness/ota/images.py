@@ -156,8 +156,17 @@ def _manifest_problems(data: bytes, info: ImageInfo, manifest: Manifest, kid: st
     if manifest.key_id != kid:
         problems.append(f"manifest says the image is signed with key {manifest.key_id}, expected key {kid}")
     actual = manifest_for(data, info, manifest.key_id)
-    for name in ("size", "sha256", "version", "security_counter", "payload_size", "payload_sha256", "signature",
-                 "variant", "variant_param"):
+    for name in (
+        "size",
+        "sha256",
+        "version",
+        "security_counter",
+        "payload_size",
+        "payload_sha256",
+        "signature",
+        "variant",
+        "variant_param",
+    ):
         want, got = getattr(manifest, name), getattr(actual, name)
         if want != got:
             problems.append(f"manifest {name} {_short(want)} does not match the image's {_short(got)}")

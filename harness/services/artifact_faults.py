@@ -119,11 +119,23 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._active: list[_Active] = []
 
-    def add(self, fault: Fault, *, names: frozenset[str] | None = None, times: int | None = None) -> None:
+    def add(self, fault: Fault, *, names: frozenset[str] | None = None, times: int | None = None) -> object:
+        """Activate ``fault``; returns a handle for :meth:`remove`."""
         if times is not None:
             _positive("times", times)
+        entry = _Active(fault, names, times)
         with self._lock:
-            self._active.append(_Active(fault, names, times))
+            self._active.append(entry)
+        return entry
+
+    def remove(self, handle: object) -> bool:
+        """Deactivate the fault :meth:`add` returned ``handle`` for; False if it was already gone."""
+        with self._lock:
+            for i, entry in enumerate(self._active):
+                if entry is handle:
+                    del self._active[i]
+                    return True
+        return False
 
     def clear(self) -> int:
         """Remove every fault; returns how many were active."""
@@ -135,8 +147,7 @@ class FaultPlan:
     def active(self) -> list[dict[str, Any]]:
         with self._lock:
             return [
-                {**describe(a.fault), "names": sorted(a.names) if a.names else None, "times": a.times,
-                 "fired": a.fired}
+                {**describe(a.fault), "names": sorted(a.names) if a.names else None, "times": a.times, "fired": a.fired}
                 for a in self._active
             ]
 

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,8 @@ class ArtifactServer:
             await runner.cleanup()
             raise
         self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else self._want_port
+        addresses = runner.addresses
+        return int(addresses[0][1]) if addresses else self._want_port
 
     def stop(self, timeout: float = 10.0) -> None:
         """Close the listening socket and every connection, end the thread; idempotent."""
@@ -274,23 +274,36 @@ class ArtifactServer:
 
     # -- faults ------------------------------------------------------------------------------
 
-    def set_fault(self, fault: Fault, *, names: list[str] | None = None, times: int | None = None) -> None:
-        """Switch a fault on for ``names`` (default: every artifact), ``times`` firings (default: until cleared)."""
-        self.faults.add(fault, names=frozenset(names) if names else None, times=times)
+    def set_fault(self, fault: Fault, *, names: list[str] | None = None, times: int | None = None) -> object:
+        """Switch a fault on for ``names`` (default: every artifact), ``times`` firings (default: until cleared).
+
+        Returns a handle for :meth:`clear_fault`.
+        """
+        handle = self.faults.add(fault, names=frozenset(names) if names else None, times=times)
         self._inject({**describe(fault), "names": names, "times": times})
+        return handle
+
+    def clear_fault(self, handle: object) -> None:
+        """Switch off the one fault :meth:`set_fault` returned ``handle`` for."""
+        if self.faults.remove(handle):
+            fault = getattr(handle, "fault", None)
+            self._inject({"fault": "clear", "cleared": fault.action if fault is not None else None})
 
     def clear_faults(self) -> None:
+        """Switch every fault off."""
         if self.faults.clear():
             self._inject({"fault": "clear"})
 
     @contextlib.contextmanager
-    def fault(self, fault: Fault, *, names: list[str] | None = None, times: int | None = None) -> Any:
-        """``with server.fault(ServerError(every=2)): ...``: the fault holds inside the block only."""
-        self.set_fault(fault, names=names, times=times)
+    def fault(
+        self, fault: Fault, *, names: list[str] | None = None, times: int | None = None
+    ) -> Iterator[ArtifactServer]:
+        """``with server.fault(ServerError(every=2)): ...``: this fault holds inside the block only."""
+        handle = self.set_fault(fault, names=names, times=times)
         try:
             yield self
         finally:
-            self.clear_faults()
+            self.clear_fault(handle)
 
     def _inject(self, params: dict[str, Any]) -> None:
         if self._journal is not None:
@@ -324,7 +337,7 @@ class ArtifactServer:
         """Wait until ``count`` requests are being answered at once (e.g. a slow download under way)."""
         return self._wait(lambda: self._in_flight >= count, f"{count} requests in flight", timeout)
 
-    def _wait(self, done: Any, what: str, timeout: float) -> dict[str, Any]:
+    def _wait(self, done: Callable[[], bool], what: str, timeout: float) -> dict[str, Any]:
         with self._stats_lock:
             if not self._stats_lock.wait_for(done, timeout):
                 raise TimeoutError(

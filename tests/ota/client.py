@@ -78,5 +78,7 @@ def download_resuming(url: str, *, attempts: int = 10) -> Download:
         etag = got.headers.get("etag")
         if total is not None and len(out.data) == total:
             return out
-    raise AssertionError(f"download of {url} incomplete after {attempts} requests: statuses {out.statuses}, "
-                         f"{len(out.data)} of {total} bytes")
+    raise AssertionError(
+        f"download of {url} incomplete after {attempts} requests: statuses {out.statuses}, "
+        f"{len(out.data)} of {total} bytes"
+    )

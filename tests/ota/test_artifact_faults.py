@@ -26,8 +26,9 @@ NEWER = hashlib.shake_256(b"image v3").digest(200 * 1024)
 
 def injections(journal: Journal) -> list[dict[str, object]]:
     journal.flush()
-    return [r["params"] for r in read_journal(journal.path) if r["kind"] == "injection"
-            and r["action"] == "artifact-fault"]
+    return [
+        r["params"] for r in read_journal(journal.path) if r["kind"] == "injection" and r["action"] == "artifact-fault"
+    ]
 
 
 def test_server_error_every_third_request(server: ArtifactServer) -> None:
@@ -81,11 +82,13 @@ def test_resumed_download_across_a_cut_and_a_500_gets_the_exact_bytes(server: Ar
 
 def test_ignored_range_answers_200_with_the_whole_body(server: ArtifactServer) -> None:
     url = server.publish("fw.img", DATA)
+    server.set_fault(ServerError(every=1000))  # stays on after the block below
     with server.fault(IgnoreRange()):
         got = fetch(url, headers={"Range": "bytes=100-199"})
         assert (got.status, got.body) == (200, DATA)
         assert "content-range" not in got.headers and "accept-ranges" not in got.headers
-    assert fetch(url, headers={"Range": "bytes=100-199"}).status == 206  # the block ended the fault
+    assert fetch(url, headers={"Range": "bytes=100-199"}).status == 206  # the block ended its fault
+    assert [f["fault"] for f in server.statistics()["active_faults"]] == ["server-error"]
 
 
 def test_a_client_resuming_against_ignored_range_restarts(server: ArtifactServer) -> None:
@@ -107,7 +110,9 @@ def test_image_replaced_mid_download_gets_a_new_etag(server: ArtifactServer, jou
     assert resumed.status == 200 and resumed.body == NEWER
     assert resumed.headers["etag"] != old_etag
     replaced = [p for p in injections(journal) if p["fault"] == "replace"]
-    assert replaced == [{"fault": "replace", "name": "fw.img", "old_etag": old_etag, "new_etag": resumed.headers["etag"]}]
+    assert replaced == [
+        {"fault": "replace", "name": "fw.img", "old_etag": old_etag, "new_etag": resumed.headers["etag"]}
+    ]
 
 
 def test_slow_body_still_delivers_every_byte(server: ArtifactServer, journal: Journal) -> None:
@@ -151,11 +156,16 @@ def test_faults_only_hit_the_names_they_target(server: ArtifactServer) -> None:
 def test_fault_switches_are_journaled_as_injections(server: ArtifactServer, journal: Journal) -> None:
     server.set_fault(ServerError(every=2), names=["fw.img"], times=3)
     server.set_fault(Unavailable(retry_after=5))
+    handle = server.set_fault(IgnoreRange())
+    server.clear_fault(handle)
+    server.clear_fault(handle)  # already off: nothing journaled
     server.clear_faults()
     server.clear_faults()  # nothing active: nothing journaled
     assert injections(journal) == [
         {"fault": "server-error", "every": 2, "names": ["fw.img"], "times": 3},
         {"fault": "unavailable", "retry_after": 5, "names": None, "times": None},
+        {"fault": "ignore-range", "names": None, "times": None},
+        {"fault": "clear", "cleared": "ignore-range"},
         {"fault": "clear"},
     ]
     assert server.statistics()["active_faults"] == []

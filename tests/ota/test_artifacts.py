@@ -27,8 +27,12 @@ def test_full_get_has_length_etag_and_accepts_ranges(server: ArtifactServer) -> 
 
 @pytest.mark.parametrize(
     ("header", "first", "last"),
-    [("bytes=100-199", 100, 199), ("bytes=65000-", 65000, len(DATA) - 1), ("bytes=-10", len(DATA) - 10, len(DATA) - 1),
-     ("bytes=60000-999999", 60000, len(DATA) - 1)],
+    [
+        ("bytes=100-199", 100, 199),
+        ("bytes=65000-", 65000, len(DATA) - 1),
+        ("bytes=-10", len(DATA) - 10, len(DATA) - 1),
+        ("bytes=60000-999999", 60000, len(DATA) - 1),
+    ],
 )
 def test_range_gives_206_with_content_range(server: ArtifactServer, header: str, first: int, last: int) -> None:
     got = fetch(server.publish("fw.img", DATA), headers={"Range": header})

@@ -28,8 +28,22 @@ def test_keygen_build_verify_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
     status, out, _ = run(capsys, "keygen", "--out", str(keys))
     assert status == 0 and "key id " in out
     status, out, _ = run(
-        capsys, "build", "--version", "2.0.0", "--security-counter", "7", "--variant", "slow-boot",
-        "--variant-param", "1500", "--size", "4KiB", "--key", str(keys / "ota-private.pem"), "--out", str(img),
+        capsys,
+        "build",
+        "--version",
+        "2.0.0",
+        "--security-counter",
+        "7",
+        "--variant",
+        "slow-boot",
+        "--variant-param",
+        "1500",
+        "--size",
+        "4KiB",
+        "--key",
+        str(keys / "ota-private.pem"),
+        "--out",
+        str(img),
     )
     assert status == 0, out
     manifest = json.loads((tmp_path / "out" / "fw-2.0.0.img.json").read_text())
@@ -44,13 +58,26 @@ def test_keygen_build_verify_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
 def test_verify_prints_one_line_per_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     keys, img = tmp_path / "keys", tmp_path / "fw.img"
     run(capsys, "keygen", "--out", str(keys))
-    run(capsys, "build", "--version", "1.2.3", "--size", "1KiB", "--security-counter", "2",
-        "--key", str(keys / "ota-private.pem"), "--out", str(img))
+    run(
+        capsys,
+        "build",
+        "--version",
+        "1.2.3",
+        "--size",
+        "1KiB",
+        "--security-counter",
+        "2",
+        "--key",
+        str(keys / "ota-private.pem"),
+        "--out",
+        str(img),
+    )
     data = bytearray(img.read_bytes())
     data[300] ^= 1
     img.write_bytes(bytes(data))
-    status, out, _ = run(capsys, "verify", str(img), "--pubkey", str(keys / "ota-public.pem"),
-                         "--min-security-counter", "3")
+    status, out, _ = run(
+        capsys, "verify", str(img), "--pubkey", str(keys / "ota-public.pem"), "--min-security-counter", "3"
+    )
     lines = out.splitlines()
     assert status == 1
     assert all(line.startswith(f"{img}: ") for line in lines)
@@ -105,7 +132,9 @@ def test_serve_answers_until_sigterm(tmp_path: Path) -> None:
     (tmp_path / "fw.img").write_bytes(b"image bytes")
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.ota.commands", "ota", "serve", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = _read_line(proc, timeout=20)

@@ -31,7 +31,9 @@ def test_signed_image_is_the_twin_format_with_flag_and_trailer(image: SignedImag
     assert (info.version, info.security_counter, info.variant, info.variant_param) == ("2.0.0", 5, Variant.LEAK, 300)
     assert len(image.data) == HEADER_SIZE + 8 * 1024 + SIGNATURE_SIZE == info.total_size
     # an independent check: the trailer is an Ed25519 signature over header + payload
-    Ed25519PublicKey.from_public_bytes(keys.public_raw).verify(image.data[-SIGNATURE_SIZE:], image.data[:-SIGNATURE_SIZE])
+    Ed25519PublicKey.from_public_bytes(keys.public_raw).verify(
+        image.data[-SIGNATURE_SIZE:], image.data[:-SIGNATURE_SIZE]
+    )
     assert verify_image(image.data, keys) == []
     assert verify_image(image.data, keys.public_key, manifest=image.manifest, min_security_counter=5) == []
 
@@ -116,7 +118,9 @@ def test_other_key_verifies_with_that_key(image: SignedImage, keys: KeyPair) -> 
 
 
 def test_trailing_bytes_are_reported(image: SignedImage, keys: KeyPair) -> None:
-    assert verify_image(image.data + b"\xff" * 3, keys) == [f"3 unexpected bytes after the {len(image.data)}-byte image"]
+    assert verify_image(image.data + b"\xff" * 3, keys) == [
+        f"3 unexpected bytes after the {len(image.data)}-byte image"
+    ]
 
 
 def test_downgrade_of_counter_zero_and_unknown_faults_are_refused(keys: KeyPair) -> None:
