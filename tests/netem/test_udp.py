@@ -136,3 +136,18 @@ def test_idle_flows_are_closed(udp_echo: UdpEcho, device: socket.socket) -> None
                    lambda: point.connections("coap"))
         device.sendto(b"again", address)  # a new flow opens on demand
         assert device.recvfrom(100)[0] == b"again"
+
+
+def test_reorder_sends_every_gap_th_datagram_ahead(
+    point: ImpairmentPoint, udp_sink: UdpEcho, device: socket.socket
+) -> None:
+    address = point.add_udp(udp_sink.address, name="coap")
+    point.apply_netem("delay 1500ms reorder 100% gap 2", direction="up")  # long: robust to a slow box
+    for i in range(4):  # 0 and 2 are delayed; 1 and 3 jump the queue
+        device.sendto(bytes([i]), address)
+        wait_until(lambda n=i + 1: _up(point)["offered_packets"] >= n, 15, f"{i + 1} datagrams offered",
+                   lambda: _up(point)["offered_packets"])
+    wait_until(lambda: len(udp_sink.received) >= 4, 15, "4 datagrams at the service",
+               lambda: udp_sink.received)
+    assert [d[0] for d in udp_sink.received] == [1, 3, 0, 2]
+    assert _up(point)["reordered"] == 2
