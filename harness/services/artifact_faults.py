@@ -151,24 +151,30 @@ class FaultPlan:
                 for a in self._active
             ]
 
-    def decide(self, name: str) -> Decision:
-        """Count this request against every matching fault and say what the server should do."""
+    def decide(self, name: str, *, has_body: bool = True) -> Decision:
+        """Count this request against every matching fault and say what the server should do.
+
+        Body faults (truncate, slow) do not fire on a request without a body (HEAD), so a ``times``
+        limit is spent on downloads only.
+        """
         decision = Decision()
         with self._lock:
             for active in self._active:
                 if not active.matches(name) or active.exhausted():
                     continue
                 active.seen += 1
-                if _apply(active.fault, active.seen, decision):
+                if _apply(active.fault, active.seen, decision, has_body):
                     active.fired += 1
                     decision.fired.append(active.fault.action)
         return decision
 
 
-def _apply(fault: Fault, seen: int, decision: Decision) -> bool:
+def _apply(fault: Fault, seen: int, decision: Decision, has_body: bool) -> bool:
     """Fold one fault into the decision; False when it does not fire on this request."""
     if decision.status is not None:
         return False  # an earlier fault already answers with an error
+    if not has_body and isinstance(fault, TruncateBody | SlowBody):
+        return False
     if isinstance(fault, ServerError):
         if seen % fault.every:
             return False

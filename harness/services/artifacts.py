@@ -180,7 +180,8 @@ class ArtifactServer:
                 future.cancel()
                 self._halt_loop()
                 raise ArtifactServerError(
-                    f"artifact server at {self.base_url}: connections still open after {timeout:g}s of stopping"
+                    f"artifact server at {self.base_url}: still stopping after {timeout:g}s, "
+                    f"{self._in_flight} requests in flight (last finished: {self._last})"
                 ) from None
             finally:
                 self._runner = None
@@ -368,7 +369,7 @@ class ArtifactServer:
         if art is None:
             out.status = 404
             return web.Response(status=404, text=f"no artifact {name!r}\n")
-        decision = self.faults.decide(name)
+        decision = self.faults.decide(name, has_body=request.method != "HEAD")
         out.fired = decision.fired
         if decision.status is not None:
             out.status = decision.status

@@ -61,6 +61,14 @@ def test_truncated_body_declares_full_length_and_closes_early(server: ArtifactSe
     assert (record["bytes"], record["aborted"], record["faults"]) == (5000, True, ["truncate-body"])
 
 
+def test_body_faults_wait_for_a_request_with_a_body(server: ArtifactServer) -> None:
+    url = server.publish("fw.img", DATA)
+    server.set_fault(TruncateBody(after=10), times=1)
+    head = fetch(url, method="HEAD")
+    assert (head.status, head.declared) == (200, len(DATA))
+    assert not fetch(url).complete  # the one truncation was not spent on the HEAD
+
+
 def test_truncated_range_response(server: ArtifactServer) -> None:
     url = server.publish("fw.img", DATA)
     server.set_fault(TruncateBody(after=10))
