@@ -166,7 +166,7 @@ def test_bandwidth_cap_is_within_ten_percent(
 ) -> None:
     client = client_factory(point.add_tcp(sink_server.address, name="sink"))
     point.apply(rate="2mbit", direction="up")  # 250 000 bytes/s
-    size = 300_000
+    size = 500_000  # two seconds at the cap: a scheduling hiccup of the receiver stays well inside 10%
     client.sendall(os.urandom(size))
     wait_until(lambda: len(sink_server.received) >= size, 20, f"{size} bytes at the service",
                lambda: len(sink_server.received))
@@ -183,13 +183,13 @@ def test_the_cap_is_the_links_not_each_connections(
     address = point.add_tcp(sink_server.address, name="sink")
     point.apply(rate="2mbit", direction="up")  # 250 000 bytes/s for the whole link
     clients = [client_factory(address) for _ in range(2)]
-    senders = [_send_in_thread(c, os.urandom(150_000)) for c in clients]
-    wait_until(lambda: len(sink_server.received) >= 300_000, 20, "300000 bytes at the service",
+    senders = [_send_in_thread(c, os.urandom(250_000)) for c in clients]
+    wait_until(lambda: len(sink_server.received) >= 500_000, 20, "500000 bytes at the service",
                lambda: len(sink_server.received))
     for sender in senders:
         sender.join(15)
     assert sink_server.first_rx is not None and sink_server.last_rx is not None
-    measured = 300_000 / (sink_server.last_rx - sink_server.first_rx)
+    measured = 500_000 / (sink_server.last_rx - sink_server.first_rx)
     assert measured == pytest.approx(250_000, rel=0.10)
 
 
