@@ -7,6 +7,8 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.errors import ConfigError
 from harness.report.journal import Journal, read_journal
@@ -172,3 +174,19 @@ def test_empty_artifact(server: ArtifactServer) -> None:
     got = fetch(url)
     assert (got.status, got.body, got.declared) == (200, b"", 0)
     assert fetch(url, headers={"Range": "bytes=-5"}).status == 416
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(0, 1000), first=st.integers(0, 1200), length=st.integers(0, 1200) | st.none())
+def test_parse_range_agrees_with_slicing(size: int, first: int, length: int | None) -> None:
+    last = None if length is None else first + length
+    header = f"bytes={first}-{'' if last is None else last}"
+    if first >= size:
+        with pytest.raises(RangeNotSatisfiable):
+            parse_range(header, size)
+        return
+    span = parse_range(header, size)
+    assert span is not None
+    data = bytes(range(256)) * 4
+    want = data[:size][first : None if last is None else last + 1]
+    assert data[:size][span[0] : span[1] + 1] == want and want

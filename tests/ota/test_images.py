@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.errors import ConfigError
 from harness.ota import (
@@ -154,3 +156,29 @@ def test_same_inputs_same_bytes(keys: KeyPair) -> None:
     a = build_signed_image("3.1.4", keys, security_counter=2, size=1000)
     b = build_signed_image("3.1.4", keys, security_counter=2, size=1000)
     assert a == b  # Ed25519 signatures are deterministic, the payload is derived from the version
+
+
+_KEYS = KeyPair.ephemeral()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    version=st.from_regex(r"[0-9A-Za-z][0-9A-Za-z.+~_-]{0,31}", fullmatch=True),
+    counter=st.integers(0, 2**32 - 1),
+    variant=st.sampled_from(list(Variant)),
+    param=st.integers(0, 2**32 - 1),
+    size=st.integers(0, 300),
+    data=st.data(),
+)
+def test_any_single_byte_flip_is_detected(
+    version: str, counter: int, variant: Variant, param: int, size: int, data: st.DataObject
+) -> None:
+    keys = _KEYS  # one key for every example: key generation is not what is under test
+    image = build_signed_image(version, keys, security_counter=counter, variant=variant, variant_param=param, size=size)
+    assert verify_image(image.data, keys, manifest=image.manifest, min_security_counter=counter) == []
+    offset = data.draw(st.integers(0, len(image.data) - 1), label="offset")
+    bit = data.draw(st.integers(0, 7), label="bit")
+    damaged = bytearray(image.data)
+    damaged[offset] ^= 1 << bit
+    assert verify_image(bytes(damaged), keys), f"flip of bit {bit} at byte {offset} went unnoticed"
+    assert verify_image(bytes(damaged), keys, manifest=image.manifest)
