@@ -84,7 +84,6 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(ns: argparse.Namespace) -> int:
     import pytest
 
-    from harness.report.summary import summarize
     from harness.runfolder import pick_run_id
 
     run_id = pick_run_id(ns.run_id)
@@ -93,7 +92,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         raise ConfigError("nothing to run: no tests/device or scenarios/ here; name test paths to run")
     folder = Path(ns.reports_dir) / run_id
     args = [*paths, "--rig", ns.rig, "--reports-dir", ns.reports_dir, "--run-id", run_id,
-            f"--junitxml={folder / 'junit.xml'}", "-p", "no:cacheprovider"]
+            f"--junitxml={folder / 'junit.xml'}", "--build-reports", "-p", "no:cacheprovider"]
     if ns.workers:
         args += ["-n", str(ns.workers)]
     if ns.scenario_duration:
@@ -102,12 +101,11 @@ def _cmd_run(ns: argparse.Namespace) -> int:
         args += ["--scenario-seed", ns.scenario_seed]
     extra = [a for a in ns.pytest_args if a != "--"]
     status = pytest.main(args + extra)
-    if folder.is_dir():
-        text = summarize(folder)
-        (folder / "summary.md").write_text(text, encoding="utf-8")
+    summary = folder / "summary.md"
+    if summary.is_file():
         print()
-        print(text)
-        print(f"report: {folder / 'summary.md'}  (journal, results.json and junit.xml beside it)")
+        print(summary.read_text(encoding="utf-8"))
+        print(f"report: {folder / 'soak.html'}  (summary.md, results.json, junit.xml, journal and export/ beside it)")
     return int(status)
 
 

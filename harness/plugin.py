@@ -60,6 +60,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="skip the per-test rig health check (ini: rig_health = false)",
     )
+    group.addoption(
+        "--build-reports",
+        dest="harness_build_reports",
+        action="store_true",
+        default=None,
+        help="at the end of the run, build the soak report, summary and data export in the run folder "
+        "(ini: build_reports; 'harness run' always does)",
+    )
+    parser.addini("build_reports", "build the run's reports when it ends", type="bool", default=False)
     parser.addini("rig", "rig to run against (name or path)", default="twin")
     parser.addini("scenario_dirs", "folders whose *.yaml files are scenarios", type="args", default=["scenarios"])
     parser.addini("reports_dir", "where runs write their folder", default="reports")
@@ -129,10 +138,17 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput["harness_run_id"] = node.config.stash[STATE].run_id
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop this process's rig and services and close its journal before reports are built."""
+    state = session.config.stash.get(STATE, None)
+    if state is not None:
+        state.close()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
-        state.close()
+        state.close()  # a run interrupted before sessionfinish
 
 
 # -- markers and health -----------------------------------------------------------------------
@@ -294,6 +310,29 @@ def _format_console(lines: list[tuple[float, str]]) -> str:
     )
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    """The test's slice of the journal: key metrics as JUnit properties, Allure labels/steps/attachments."""
+    config = item.config
+    state = config.stash[STATE]
+    allure = config.pluginmanager.hasplugin("allure_pytest")
+    journal = state._journal
+    if journal is None or not (getattr(config.option, "xmlpath", None) or allure):
+        return (yield)
+    tap = journal.tap()
+    try:
+        return (yield)
+    finally:
+        journal.untap(tap)
+        from harness.report.pytest_support import add_junit_properties, allure_report
+
+        add_junit_properties(item, tap)
+        if allure:
+            marked = item.stash.get(_CONSOLE_MARK, None)
+            text = _format_console(marked[0].timed_lines_since(marked[1])) if marked else None
+            allure_report(tap, rig=state.spec.name, console_text=text)
+
+
 class _ResultsRecorder:
     """Controller-side: collects every test's outcome (from all xdist workers) for results.json."""
 
@@ -324,8 +363,17 @@ class _ResultsRecorder:
                  "reason": reason}
             )
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.state.write_results(exitstatus)
+        config = session.config
+        wanted = config.getoption("harness_build_reports")
+        if wanted is None:
+            wanted = bool(config.getini("build_reports"))
+        if wanted:
+            from harness.report.pytest_support import finish_run
+
+            self.state.built = finish_run(self.state.folder, None)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -336,3 +384,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"rig health before {event.nodeid}: {event.message}", yellow=True)
     if state.folder.is_dir():
         terminalreporter.write_line(f"harness: run {state.run_id} recorded in {state.folder}")
+    if state.built is not None:
+        from harness.report.pytest_support import terminal_lines
+
+        for line in terminal_lines(state.built):
+            terminalreporter.write_line(line)

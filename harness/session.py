@@ -42,6 +42,7 @@ class HarnessSession:
     health_events: list[HealthEvent] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    built: Any = None  # the reports built at the end of the run (harness.report.build.Built)
 
     @property
     def folder(self) -> Path:

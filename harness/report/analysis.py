@@ -63,7 +63,7 @@ def analyze(run: RunData, *, battery_cutoff_v: float = 3.3) -> Analysis:
         ota=ota,
         markers=ev.markers(records, reboots, ota),
         power=ev.power_summary(records),
-        accounting=account(records, bands),
+        accounting=account(records),
         heap=heap_trend(telemetry),
         battery=battery_trend(telemetry, cutoff_v=battery_cutoff_v),
         checks=[_check(r) for r in run.of("check")],

@@ -36,6 +36,7 @@ class Journal:
         self._dirty = False
         self._closed = threading.Event()
         self._count = 0
+        self._taps: list[list[dict[str, Any]]] = []
         self._flusher = threading.Thread(target=self._flush_loop, name="journal-flush", daemon=True)
         self._flusher.start()
 
@@ -55,7 +56,21 @@ class Journal:
             self._file.write(line + "\n")
             self._dirty = True
             self._count += 1
+            for tap in self._taps:
+                tap.append(rec)
         return rec
+
+    def tap(self) -> list[dict[str, Any]]:
+        """A list that receives every record written from now until :meth:`untap` (a test's slice)."""
+        tap: list[dict[str, Any]] = []
+        with self._lock:
+            self._taps.append(tap)
+        return tap
+
+    def untap(self, tap: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with self._lock:
+            self._taps = [t for t in self._taps if t is not tap]
+        return tap
 
     def flush(self) -> None:
         with self._lock:

@@ -98,7 +98,7 @@ def derived(a: Analysis) -> dict[str, Any]:
             "steps_s": round(sum(float(s.get("duration") or 0.0) for s in a.steps), 6),
         },
         "telemetry": {
-            "source": acc.source,
+            "source": "harness.services.accounting",
             "devices": {
                 n: {
                     "received": d.received,

@@ -197,11 +197,7 @@ def _telemetry(a: Analysis) -> str:
         ]
         for n, d in sorted(acc.devices.items())
     ]
-    src = (
-        "the collector's accounting (harness.services.accounting)"
-        if acc.source == "services.accounting"
-        else "sequence numbers in the journal (per device and boot)"
-    )
+    src = "the collector's accounting (harness.services.accounting)"
     lat = a.telemetry["latency"].dropna()
     extra = (
         ""

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from harness.report import events as ev
-from harness.report.accounting import count_from_journal
 
 
 def rec(kind: str, t: float, **fields: Any) -> dict[str, Any]:
@@ -89,20 +88,3 @@ def test_power_summary_integrates_energy() -> None:
     assert summary["actions"] == {"off": 1}
     assert summary["current_mean_a"] == pytest.approx(0.1)
     assert summary["energy_wh"] == pytest.approx(1.0)  # 0.5 W for 2 h
-
-
-def test_journal_accounting_counts_loss_by_cause_duplicates_and_late() -> None:
-    records = [
-        tel(1, 1),
-        tel(2, 2),
-        tel(3, 2),  # duplicate
-        tel(10, 5),  # 3, 4 lost inside the partition band
-        tel(20, 9, dropped_ranges=[[6, 7]]),  # 6, 7 dropped by the device; 8 unexplained
-        tel(21, 8),
-    ]  # 8 arrives late after all
-    band = ev.Band(4, 9, "partition", "partition")
-    acc = count_from_journal(records, [band])
-    dev = acc.devices["d"]
-    assert dev.received == 5 and dev.duplicates == 1 and dev.late == 1
-    assert dev.lost_by_cause == {"network": 2, "power-cut": 0, "overflow": 2, "unexplained": 0}
-    assert acc.source == "report"

@@ -105,26 +105,6 @@ def test_terminal_lines_name_the_report(
     assert terminal_lines(finish_run(folder / "missing")) == []
 
 
-END_OF_RUN_CONFTEST = """
-import pytest
-
-from harness.plugin import STATE
-from harness.report.pytest_support import finish_run, terminal_lines
-
-BUILT = {}
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session):
-    state = session.config.stash[STATE]
-    BUILT["run"] = finish_run(state.folder, state._journal)
-
-
-def pytest_terminal_summary(terminalreporter):
-    for line in terminal_lines(BUILT.get("run")):
-        terminalreporter.write_line(line)
-"""
-
 END_OF_RUN_TEST = """
 def test_records(journal):
     journal.record("boot", device="twin", reason="power-on", seconds=0.9)
@@ -132,10 +112,9 @@ def test_records(journal):
 
 
 def test_reports_are_built_at_the_end_of_a_run_and_the_path_printed(pytester: pytest.Pytester) -> None:
-    """The wiring the plugin is asked to adopt, against the plugin's own results.json."""
-    pytester.makeconftest(END_OF_RUN_CONFTEST)
+    """--build-reports: the plugin builds every report after results.json and prints where they are."""
     pytester.makepyfile(test_run=END_OF_RUN_TEST)
-    result = pytester.runpytest("--run-id", "r1", "-p", "no:allure_pytest")
+    result = pytester.runpytest("--run-id", "r1", "--build-reports", "-p", "no:allure_pytest")
     result.assert_outcomes(passed=1)
     folder = pytester.path / "reports" / "r1"
     result.stdout.fnmatch_lines(
