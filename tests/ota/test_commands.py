@@ -163,3 +163,31 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 def test_serve_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, err = run(capsys, "serve", str(tmp_path / "nope"))
     assert status == 2 and err == f"harness: {tmp_path / 'nope'}: expected a folder of images\n"
+
+
+def test_the_harness_cli_mounts_the_ota_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main as harness_main
+
+    assert harness_main(["ota", "keygen", "--out", str(tmp_path)]) == 0
+    assert (
+        harness_main(
+            [
+                "ota",
+                "build",
+                "--version",
+                "1.0",
+                "--size",
+                "0",
+                "--key",
+                str(tmp_path / "nope.pem"),
+                "--out",
+                str(tmp_path / "fw.img"),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"harness: {tmp_path / 'nope.pem'}: private key file not found (make one with 'harness ota keygen --out DIR')\n"
+    )
