@@ -49,7 +49,7 @@ class Journal:
         if self.worker:
             rec["worker"] = self.worker
         rec.update(fields)
-        line = json.dumps(rec, default=_json_default, separators=(",", ":"))
+        line = _ENCODER.encode(rec)
         with self._lock:
             if self._file is None:
                 return rec
@@ -114,6 +114,9 @@ def _json_default(obj: object) -> Any:
     if hasattr(obj, "model_dump"):
         return obj.model_dump()  # pydantic models
     return repr(obj)
+
+
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))  # built once: record() is hot
 
 
 def read_journal(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
