@@ -271,6 +271,18 @@ def broker(request: pytest.FixtureRequest) -> Iterator[Any]:
         services.broker.start_again()
 
 
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The run's OTA artifact server (harness.services.artifacts.ArtifactServer): publish, replace, set_fault.
+
+    The device reaches it through the impairment point at ``rig_services.artifacts_url``; faults a
+    test switches on are cleared when it ends.
+    """
+    services = _services(request, "artifact server")
+    yield services.artifacts
+    services.artifacts.clear_faults()
+
+
 @pytest.fixture(scope="session")
 def journal(request: pytest.FixtureRequest) -> Any:
     """This run's journal (harness.report.journal.Journal): record(kind, **fields)."""

@@ -24,6 +24,8 @@ class RigServices:
         self.broker: Any = None
         self.network: Any = None
         self.collector: Any = None
+        self.artifacts: Any = None
+        self.artifacts_url = ""
         self.device_host = ""
         self.device_port = 0
         self._closers: list[Callable[[], None]] = []
@@ -63,10 +65,22 @@ class RigServices:
             self.device_port = port
             self.collector = TelemetryCollector(self.broker, journal).start()
             self._closers.append(self.collector.close)
+            self._start_artifacts(spec, run_dir, journal)
         except BaseException:
             self.close()
             raise
         return self
+
+    def _start_artifacts(self, spec: ServicesSpec, run_dir: Path, journal: Any) -> None:
+        """The OTA artifact server; the device downloads through the impairment point, like its MQTT."""
+        from harness.services.artifacts import ArtifactServer
+
+        self.artifacts = ArtifactServer(run_dir / "artifacts", journal=journal).start()
+        self._closers.append(self.artifacts.stop)
+        host, port = self.artifacts.host, self.artifacts.port
+        if self.network is not None:
+            host, port = self.network.add_tcp((host, port), listen=(spec.listen_host, 0), name="ota")
+        self.artifacts_url = f"http://{spec.advertise_host or host}:{port}"
 
     def point_device_at_broker(self, dut: Any, device_id: str, interval: float | None) -> None:
         """Run the profile's broker-setup commands, then make the firmware use them."""
