@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -177,22 +176,3 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     stats = server.statistics()  # after stop: every request answered is counted
     print(f"stopped: {stats['requests']} requests, {stats['bytes_served']} bytes served")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m harness.ota.commands ota ...``: the same commands without the full CLI."""
-    parser = argparse.ArgumentParser(prog="harness")
-    add_ota_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if not getattr(ns, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(ns.func(ns))
-    except ConfigError as exc:
-        print(f"harness: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

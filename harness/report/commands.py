@@ -13,7 +13,6 @@ prints as one line; :func:`main` does the same when this module runs on its own.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,22 +118,3 @@ def cmd_export(ns: argparse.Namespace) -> int:
     if not parquet_available():
         print("note: pyarrow is not installed, so CSV only (pip install pyarrow for Parquet)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m harness.report.commands report ...``: the same commands without the full CLI."""
-    parser = argparse.ArgumentParser(prog="harness")
-    add_report_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if not getattr(ns, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(ns.func(ns))
-    except ConfigError as exc:
-        print(f"harness: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.ota import load_public_key, verify_image
-from harness.ota.commands import main
 from tests.ota.client import fetch
 
 
@@ -131,7 +131,7 @@ def test_verify_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_serve_answers_until_sigterm(tmp_path: Path) -> None:
     (tmp_path / "fw.img").write_bytes(b"image bytes")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.ota.commands", "ota", "serve", str(tmp_path)],
+        [sys.executable, "-m", "harness", "ota", "serve", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

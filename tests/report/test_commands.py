@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.commands import add_report_commands, main
+from harness.cli import main
+from harness.report.commands import add_report_commands
 from tests.report.twinlog import Truth
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.errors import ConfigError
 from harness.report.baseline import promote, resolve_baseline
-from harness.report.commands import main
 from harness.report.compare import Comparison, compare, compare_tests, repeat_key
 from harness.report.tolerances import DEFAULTS, load_tolerances
 from tests.report.twinlog import SoakSpec, write_soak
