@@ -70,6 +70,8 @@ class MemoryBroker:
     arrivals: list[Arrival] = field(default_factory=list)
     retained: dict[str, dict[str, Any]] = field(default_factory=dict)
     connects: list[int] = field(default_factory=list)
+    attempts: list[float] = field(default_factory=list)  # when each CONNECT arrived, accepted or not
+    last_connect: Any = None
 
     def telemetry(self) -> list[dict[str, Any]]:
         return [a.payload for a in self.arrivals if a.topic.endswith("/telemetry")]
@@ -127,6 +129,7 @@ class Pump:
     def power_cut(self) -> None:
         """The board dies: RAM, timers and the connection are gone (the broker publishes the will)."""
         self.device = None
+        self.entropy += 1  # the next power-on draws new entropy (a new boot id)
         self.timers.clear()
         self.net_events.clear()
         self.broker.lose_connection(self.now)
@@ -171,6 +174,8 @@ class Pump:
     def _net(self, action: NetConnect | NetPublish | NetDisconnect) -> None:
         broker, delay = self.broker, self.broker.delay
         if isinstance(action, NetConnect):
+            broker.attempts.append(self.now)
+            broker.last_connect = action
             if not broker.up:
                 self.schedule(delay, NetDisconnected(action.conn, "connection refused"))
                 return
