@@ -3,9 +3,12 @@
 Executes the core's actions for real: console output to the pty master (non-blocking, with a
 bounded transmit buffer), flash writes with ``os.pwrite`` one program unit at a time (a SIGKILL
 between two leaves a half-programmed record, like a power cut), timers with ``loop.call_later``,
-Reboot by rebuilding the core from the flash file, and activity/halt reports to the rig over a
-pipe as JSON lines. Timers are held back while the transmit buffer is above its high-water mark,
-so a long ``dump`` streams at the pace of whoever reads the console.
+Reboot by rebuilding the core from the flash file, network actions with paho-mqtt on this same
+loop (:mod:`harness.twin.netlink`, created here, after the fork), and activity/halt reports to the
+rig over a pipe as JSON lines. Every power-on tells the core the wall-clock offset of the loop's
+clock, so its telemetry carries Unix timestamps without the core reading a clock. Timers are
+held back while the transmit buffer is above its high-water mark, so a long ``dump`` streams at
+the pace of whoever reads the console.
 """
 
 from __future__ import annotations
