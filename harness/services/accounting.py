@@ -111,11 +111,11 @@ def account(records: Iterable[Mapping[str, Any]], config: AccountingConfig | Non
                 continue
             boots.setdefault(device, {}).setdefault(boot_id, []).append(item)
         elif kind == "telemetry.malformed":
-            device = device_of(str(rec.get("topic", "")))
-            if device is None:
+            named = device_of(str(rec.get("topic", "")))
+            if named is None:
                 malformed_unknown += 1
             else:
-                malformed[device] = malformed.get(device, 0) + 1
+                malformed[named] = malformed.get(named, 0) + 1
         elif kind == "telemetry.status" and isinstance(rec.get("device"), str):
             statuses.setdefault(rec["device"], []).append(dict(rec.get("payload") or {}))
     devices: dict[str, DeviceAccount] = {}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 import paho.mqtt.client as mqtt
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 from harness.errors import HarnessError
 from harness.report.journal import Journal, read_journal
@@ -214,11 +214,12 @@ class TelemetryCollector:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         arrival = time.time()
+        raw = bytes(msg.payload)
         try:
-            self._handle(msg.topic, msg.payload, arrival, bool(msg.retain))
+            self._handle(msg.topic, raw, arrival, bool(msg.retain))
         except Exception as exc:  # never let one message stop the collector
             self._errors += 1
-            self._malformed_record(msg.topic, msg.payload, f"collector error: {type(exc).__name__}: {exc}")
+            self._malformed_record(msg.topic, raw, f"collector error: {type(exc).__name__}: {exc}")
 
     def _handle(self, topic: str, raw: bytes, arrival: float, retained: bool) -> None:
         if topic.endswith("/status"):

@@ -25,7 +25,7 @@ def broker_config(host: str, port: int) -> dict[str, Any]:
 
 
 async def _serve(host: str, port: int) -> int:
-    from amqtt.broker import Broker  # heavy import: only in the broker process
+    from amqtt.broker import Broker  # type: ignore[import-untyped,unused-ignore]  # broker process only
 
     broker = Broker(broker_config(host, port))
     await broker.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 FIELDS = ("seq", "ts", "uptime", "heap_free", "battery_v", "rssi", "temp_c", "fw", "dropped")
 COLUMNS = ("device", "boot_id", *FIELDS, "arrival", "latency", "duplicate", "topic")
@@ -19,7 +19,7 @@ def telemetry_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         if rec.get("kind") != "telemetry" or not isinstance(rec.get("payload"), Mapping):
             continue
         payload = rec["payload"]
-        key = (str(rec.get("device")), str(payload.get("boot_id")), payload.get("seq"))
+        key = (str(rec.get("device")), str(payload.get("boot_id")), int(payload.get("seq") or 0))
         arrival = float(rec.get("arrival", rec.get("t", 0.0)))
         ts = payload.get("ts")
         row = {"device": rec.get("device"), "boot_id": payload.get("boot_id")}
@@ -30,7 +30,7 @@ def telemetry_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             duplicate=key in seen,
             topic=rec.get("topic"),
         )
-        seen.add(key)  # type: ignore[arg-type]
+        seen.add(key)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     if not frame.empty:

@@ -13,6 +13,7 @@ import ssl
 import struct
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from harness.services.endpoint import BrokerEndpoint, TLSConfig
 
@@ -38,7 +39,7 @@ def make_client(
 ) -> mqtt.Client:
     """A paho client (callback API v2) with the endpoint's TLS and credentials applied."""
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=clean_session if protocol != "5" else None,
         protocol=_MQTT_PROTOCOLS[protocol],
