@@ -264,8 +264,8 @@ class TelemetryCollector:
 
     def _journaled(self, kind: str, **fields: Any) -> dict[str, Any]:
         if self.journal is not None:
-            return self.journal.record(kind, **fields)
-        return {"t": time.time(), "kind": kind, **fields}
+            return self.journal.record(kind, collector=self.client_id, **fields)
+        return {"t": time.time(), "kind": kind, "collector": self.client_id, **fields}
 
     def _write(self, kind: str, **fields: Any) -> None:
         rec = self._journaled(kind, **fields)
@@ -381,10 +381,15 @@ class TelemetryCollector:
 
     def records(self) -> list[dict[str, Any]]:
         """The records accounting runs on: the whole journal when there is one (so power and
-        injection records written by others count), else what this collector saw."""
+        injection records written by others count), else what this collector saw. Telemetry
+        records of other collectors sharing the journal are left out, so nothing counts twice."""
         if self.journal is not None and not self.journal.closed:
             self.journal.flush()
-            return list(read_journal(self.journal.path))
+            return [
+                r
+                for r in read_journal(self.journal.path)
+                if not str(r.get("kind", "")).startswith("telemetry") or r.get("collector") == self.client_id
+            ]
         with self._cond:
             return list(self._records)
 

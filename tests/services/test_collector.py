@@ -241,3 +241,16 @@ def test_closed_collector_leaves_no_session_queueing_messages(broker: Broker, ma
         pub.publish()
         again.wait_for(lambda m: m.seq == 4, timeout=20)
         assert [m.seq for m in again.messages()] == [4]
+
+
+def test_two_collectors_on_one_journal_count_only_their_own(
+    broker: Broker, collector: TelemetryCollector, make_publisher: Publisher, journal: Journal
+) -> None:
+    with TelemetryCollector(broker, journal) as second:
+        pub = make_publisher("dev-1")
+        for _ in range(3):
+            pub.publish()
+        collector.wait_for(3, timeout=20)
+        second.wait_for(3, timeout=20)
+        assert (collector.summary().received, collector.summary().duplicates) == (3, 0)
+        assert second.summary().received == 3
