@@ -125,7 +125,8 @@ def timeseries(a: Analysis) -> bytes | None:
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25)
     axes[-1, 0].set_xlabel("hours since start")
-    axes[-1, 0].set_xlim(0, max(float(x.max()), a.span / 3600.0))
+    # A run of a moment (or none) still gets a visible axis: at least one second wide.
+    axes[-1, 0].set_xlim(0, max(float(x.max()), a.span / 3600.0, 1.0 / 3600.0))
     fig.subplots_adjust(hspace=0.12)
     return _png(fig)
 
