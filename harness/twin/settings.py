@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,3 @@ def load(config: dict[str, str]) -> tuple[Settings, list[str]]:
         warnings.append("CONFIG mqtt.backoff_max below mqtt.backoff_min; using mqtt.backoff_min for both")
         settings = Settings(**{**values, "backoff_max": settings.backoff_min})  # type: ignore[arg-type]
     return settings, warnings
-
-
-assert {k.attr for k in KEYS.values()} == {f.name for f in fields(Settings)}
-assert all(getattr(Settings(), k.attr) == k.default for k in KEYS.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 
@@ -10,6 +11,7 @@ from harness.twin import NetConnect, NetPublished, factory_flash
 from harness.twin.flash import Flash
 from harness.twin.records import write_config
 from harness.twin.session import INFLIGHT_WINDOW
+from harness.twin.settings import KEYS, Settings
 
 from .conftest import small_image
 from .pump import SMALL, WALL, MemoryBroker, Pump
@@ -161,6 +163,11 @@ def test_a_power_cut_loses_the_ram_buffer_and_the_next_boot_starts_at_seq_1(flas
     pump.run(until=pump.now + 2.0)
     boots = [(m["boot_id"], m["seq"]) for m in pump.broker.telemetry()]
     assert [seq for _, seq in boots] == [1, 2, 1, 2] and boots[0][0] != boots[2][0]
+
+
+def test_the_settings_table_and_the_settings_class_agree() -> None:
+    assert {k.attr for k in KEYS.values()} == {f.name for f in fields(Settings)}
+    assert {k.attr: k.default for k in KEYS.values()} == {k.attr: getattr(Settings(), k.attr) for k in KEYS.values()}
 
 
 def test_settings_are_checked_when_set_and_when_read(flash: bytearray) -> None:
