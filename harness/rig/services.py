@@ -143,9 +143,13 @@ class TelemetryView:
         return [r for r in self.collector.records() if r.get("t", 0.0) >= self.t0]
 
     def summary(self) -> Any:
+        """Accounting of this test's window: a boot already running when it began counts from its first
+        message seen here, not from seq 1."""
+        import dataclasses
+
         from harness.services.accounting import account
 
-        return account(self.records(), self.collector.config)
+        return account(self.records(), dataclasses.replace(self.collector.config, since=self.t0))
 
     def frame(self) -> Any:
         from harness.services.frame import telemetry_frame

@@ -64,6 +64,9 @@ class AccountingConfig:
     default_interval: float = 1.0  # when it cannot be learned (fewer than two messages in a boot)
     network_grace: float = 2.0  # seconds either side of a network-down window still blamed on it
     tail_tolerance: float = 0.25  # fraction of an interval: a message due at power-off is not counted
+    # Unix time a window of interest began (a test's start): a boot already running then is accounted
+    # from its first message received in the window, not from seq 1 (those came before the window).
+    since: float | None = None
 
     def __post_init__(self) -> None:
         if self.interval is not None and not self.interval > 0:
@@ -218,9 +221,11 @@ def _inner_gaps(
 ) -> list[Gap]:
     explicit = {s for a in unique for lo, hi in a.dropped_ranges for s in range(lo, hi + 1)}
     interval = dev.interval
-    start = Arrival(seq=0, ts=unique[0].ts - unique[0].seq * interval, arrival=unique[0].arrival, uptime=0.0, dropped=0)
+    first = unique[0]
+    began_before_window = cfg.since is not None and first.ts - first.uptime < cfg.since
+    start = Arrival(seq=0, ts=first.ts - first.seq * interval, arrival=first.arrival, uptime=0.0, dropped=0)
     gaps: list[Gap] = []
-    for p, n in itertools.pairwise([start, *unique]):
+    for p, n in itertools.pairwise(unique if began_before_window else [start, *unique]):
         if n.seq <= p.seq + 1:
             continue
         missing = range(p.seq + 1, n.seq)

@@ -54,10 +54,9 @@ def produced_after(t: float) -> Any:
 
 @pytest.fixture
 def fresh_boot(dut):
-    """A boot that starts before the test's telemetry view does (list it before ``telemetry``).
+    """A boot that starts inside the test (list it before ``telemetry``), so every seq of it is accounted.
 
-    The view's accounting counts a boot's seqs from 1, so a boot already running when the view
-    began would show its earlier seqs as missing.
+    (A boot already running when the view began is accounted from its first message in the view.)
     """
     return dut.reboot()
 

@@ -246,3 +246,17 @@ def test_device_scoped_partition_explains_only_that_device() -> None:
                inj("partition", T0 + 5.5, device="d2"), inj("heal", T0 + 6.5)]  # fmt: skip
     acc = account(records, AccountingConfig(network_grace=0.0))
     assert [(g.device, g.cause) for g in acc.gaps()] == [("d1", "unexplained"), ("d2", "network")]
+
+
+def test_a_window_that_begins_mid_boot_counts_from_its_first_message():
+    """A test's view starts while a boot is running: seqs before the window are not losses, later gaps are."""
+    records = seqs((40, 44), (47, 50))  # the boot began at T0; the window at T0 + 39.5
+    unscoped = account(records)
+    assert unscoped.devices["d1"].lost() == 39 + 2
+    scoped = account(records, AccountingConfig(since=T0 + 39.5))
+    assert scoped.devices["d1"].lost() == 2
+    assert scoped.devices["d1"].lost("unexplained") == 2
+    fresh = account(seqs((1, 5)), AccountingConfig(since=T0 - 10))  # a boot that began inside the window
+    assert fresh.devices["d1"].lost() == 0
+    late_start = account(seqs((3, 5)), AccountingConfig(since=T0 - 10))
+    assert late_start.devices["d1"].lost() == 2, "a boot begun in the window still owes its first seqs"
