@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from harness.twin.dump import MAX_BYTES
 from harness.twin.events import Action
 from harness.twin.heap import heap_free
+from harness.twin.ota_client import command as ota_command
 from harness.twin.records import CONFIG_LIMIT, encode_config, write_config
 from harness.twin.settings import check as check_setting
 
@@ -148,6 +149,7 @@ COMMANDS: dict[str, Command] = {
     "dump": cmd_dump,
     "config": cmd_config,
     "mqtt": cmd_mqtt,
+    "ota": ota_command,
 }
 
 HELP = (
@@ -162,4 +164,6 @@ HELP = (
     ("config del KEY", "remove a setting"),
     ("dump N", "N//64 numbered 64-byte lines, then DUMP-END with a CRC32"),
     ("mqtt", "one JSON line: MQTT link state, connections, buffer, dropped count"),
+    ("ota apply URL SHA SIZE VER", "download, verify and trial-boot an image (SHA: SHA-256 of the file)"),
+    ("ota status", "one JSON line: OTA phase, version, progress, last outcome"),
 )

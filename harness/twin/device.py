@@ -31,7 +31,10 @@ from harness.twin.events import (
 )
 from harness.twin.flash import Flash, FlashLayout
 from harness.twin.heap import heap_free
+from harness.twin.http_events import HttpEvent
 from harness.twin.image import ImageInfo
+from harness.twin.ota_client import TIMERS as OTA_TIMERS
+from harness.twin.ota_client import OtaAgent
 from harness.twin.records import BootControl, read_config, write_bootctl
 from harness.twin.session import TIMERS as SESSION_TIMERS
 from harness.twin.session import MqttSession
@@ -39,6 +42,7 @@ from harness.twin.settings import load as load_settings
 from harness.twin.shell import LineEditor
 from harness.twin.states import BOOTING, BUSY, HALTED, OFF, RESET, RUNNING, IllegalMove, legal_move
 from harness.twin.telemetry import Identity
+from harness.twin.trial import extra_boot_time
 
 PROMPT = b"twin> "
 BOOT_DONE = "BOOT-DONE"
@@ -91,6 +95,7 @@ class Device:
         self.session: MqttSession | None = None
         self.editor = LineEditor()
         self.dump: DumpJob | None = None
+        self.ota: OtaAgent | None = None  # OTA client and trial-boot logic (harness.twin.ota_client)
         self._timers: set[str] = set()
         self._backlog = bytearray()
         self._counts = dict.fromkeys(
@@ -199,7 +204,8 @@ class Device:
             heap_free=lambda at: heap_free(self, at),
         )
         self.state = BOOTING
-        self.start_timer(out, BOOT_TIMER, self.boot_time)
+        self.ota = OtaAgent(self)
+        self.start_timer(out, BOOT_TIMER, self.boot_time + extra_boot_time(self.image))
 
     def _on_ignore_input(self, event: ConsoleInput, now: float, out: list[Action]) -> None:
         self._counts["console_in"] += len(event.data)
@@ -217,12 +223,18 @@ class Device:
             raise IllegalMove(f"TimerFired({event.name!r}) but no such timer is pending ({self.state!r})")
         self._timers.discard(event.name)
         if event.name == BOOT_TIMER and self.state == BOOTING:
+            assert self.ota is not None
+            if not self.ota.app_start(now, out):
+                return  # the application crashed at start; the watchdog timer resets the board
             self.state = RUNNING
             out.append(StateChange("idle"))  # before the marker: whoever sees the prompt sees idle draw
             self.say(out, BOOT_DONE)
             out.append(ConsoleOutput(PROMPT))
             assert self.session is not None
             self.session.start(now, out)
+            self.ota.app_started(now, out)
+        elif event.name in OTA_TIMERS and self.ota is not None:
+            self.ota.on_timer(event.name, now, out)
         elif event.name in SESSION_TIMERS and self.session is not None:
             self.session.on_timer(event.name, now, out)
         elif event.name == DUMP_TIMER and self.dump is not None:
@@ -233,6 +245,10 @@ class Device:
                 self._process_input(backlog, now, out)
         else:
             raise IllegalMove(f"TimerFired({event.name!r}) has no meaning in state {self.state!r}")
+
+    def _on_http(self, event: HttpEvent, now: float, out: list[Action]) -> None:
+        assert self.ota is not None
+        self.ota.on_http(event, now, out)
 
     def _on_net(self, event: NetConnected | NetDisconnected | NetPublished, now: float, out: list[Action]) -> None:
         assert self.session is not None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.twin.http_events import HttpCancel, HttpChunk, HttpDone, HttpFailed, HttpGet, HttpResponse, OtaStatus
+
 # --------------------------------------------------------------------------- events (into the core)
 
 
@@ -64,7 +66,10 @@ class NetPublished:
 
 
 NetEvent = NetConnected | NetDisconnected | NetPublished
-Event = PowerOn | ConsoleInput | TimerFired | NetConnected | NetDisconnected | NetPublished
+Event = (
+    PowerOn | ConsoleInput | TimerFired | NetConnected | NetDisconnected | NetPublished
+    | HttpResponse | HttpChunk | HttpDone | HttpFailed  # OTA downloads (harness.twin.http_events)
+)
 
 # --------------------------------------------------------------------------- actions (out of the core)
 
@@ -182,6 +187,9 @@ Action = (
     | NetConnect
     | NetPublish
     | NetDisconnect
+    | HttpGet
+    | HttpCancel
+    | OtaStatus
 )
 
 #: The values :class:`StateChange` may carry.

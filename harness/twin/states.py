@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.twin.events import ConsoleInput, NetConnected, NetDisconnected, NetPublished, PowerOn, TimerFired
+from harness.twin.http_events import HttpChunk, HttpDone, HttpFailed, HttpResponse
 
 OFF = "off"  # constructed, not yet powered
 BOOTING = "booting"  # bootloader done, waiting for the boot timer before the application starts
@@ -39,7 +40,8 @@ def _move(handler: str, *states: str) -> Move:
 MOVES: dict[tuple[str, type], Move] = {
     (OFF, PowerOn): _move("power_on", BOOTING, HALTED),
     (BOOTING, ConsoleInput): _move("ignore_input", BOOTING),
-    (BOOTING, TimerFired): _move("timer", RUNNING),
+    # The app starts (running), or crashes at start and waits for its watchdog (booting, then reset).
+    (BOOTING, TimerFired): _move("timer", RUNNING, BOOTING, RESET),
     (RUNNING, ConsoleInput): _move("console_input", RUNNING, BUSY, RESET),
     (RUNNING, TimerFired): _move("timer", RUNNING, BUSY, RESET),
     (BUSY, ConsoleInput): _move("console_input", BUSY),
@@ -48,6 +50,9 @@ MOVES: dict[tuple[str, type], Move] = {
     **{(RUNNING, net): _move("net", RUNNING) for net in (NetConnected, NetDisconnected, NetPublished)},
     **{(BUSY, net): _move("net", BUSY) for net in (NetConnected, NetDisconnected, NetPublished)},
     (HALTED, ConsoleInput): _move("ignore_input", HALTED),
+    # The OTA client (harness.twin.ota_client) hears its downloads; a verified image ends in a reboot.
+    **{(RUNNING, http): _move("http", RUNNING, RESET) for http in (HttpResponse, HttpChunk, HttpDone, HttpFailed)},
+    **{(BUSY, http): _move("http", BUSY, RESET) for http in (HttpResponse, HttpChunk, HttpDone, HttpFailed)},
 }
 
 
