@@ -157,7 +157,10 @@ class OtaAgent:
         elif job.phase == DOWNLOADING:
             self.pos = min(job.pages * self.page_size, job.size)
             self.device.say(out, f"OTA resuming {job.version} at {self.percent}%")
-            self._next(now, out)
+            if self.pos >= job.size:
+                self._verify(now, out)  # the power went after the last page's checkpoint
+            else:
+                self._next(now, out)
 
     def on_timer(self, name: str, now: float, out: list[Action]) -> None:
         if name == RETRY_TIMER:
