@@ -326,6 +326,7 @@ class ScenarioRunner:
 
     def _report_progress(self) -> None:
         if self.progress is not None:
+            self.counters["boots"] = self._caused_boots
             self.progress(self.clock.now() - self.t0, self.duration, dict(self.counters))
 
     # -- the end -------------------------------------------------------------------------------

@@ -54,13 +54,15 @@ def build_timeline(scenario: Scenario, *, duration: float | None = None, seed: i
     limit = scenario.duration if duration is None else duration
     scale = 1.0
     if duration is not None and scenario.duration:
-        # A shorter (or longer) run of a soak compresses its schedule: the same injections in the
-        # same order, closer together. How long each fault lasts (off time, outage) is unchanged.
+        # A shorter run of a soak compresses its schedule: the same injections in the same order,
+        # closer together, each fault shortened alike (down to MIN_OFF / MIN_OUTAGE) so the share of
+        # the run spent faulted stays what the file describes. A longer run stretches the schedule only.
         limit, scale = scenario.duration, duration / scenario.duration
     out: list[Injection] = []
     for i, ev in enumerate(scenario.events):
         rng = random.Random(f"{base_seed}:{i}:{ev.do}")
-        out.extend(Injection(round(t * scale, 6), i, ev.do, _params(ev)) for t in _instants(ev, rng, limit))
+        params = _params(ev, scale)
+        out.extend(Injection(round(t * scale, 6), i, ev.do, params) for t in _instants(ev, rng, limit))
     out.sort()
     return out
 
@@ -86,11 +88,18 @@ def _instants(ev: Event, rng: random.Random, limit: float | None) -> list[float]
     return times
 
 
-def _params(ev: Event) -> dict[str, Any]:
+#: Shortest fault a compressed schedule keeps: a power cut still drains the board, an outage still
+#: outlasts a keepalive exchange.
+MIN_OFF = 0.1
+MIN_OUTAGE = 1.0
+
+
+def _params(ev: Event, scale: float = 1.0) -> dict[str, Any]:
     if ev.do == "power-cut":
-        return {"off": ev.off}
+        return {"off": ev.off if scale >= 1 else max(MIN_OFF, min(ev.off, ev.off * scale))}
     if ev.do in ("partition", "broker-restart"):
-        return {"duration": ev.duration}
+        assert ev.duration is not None
+        return {"duration": ev.duration if scale >= 1 else max(MIN_OUTAGE, ev.duration * scale)}
     if ev.do == "profile":
         return {"profile": ev.profile}
     return {}
