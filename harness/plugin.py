@@ -283,6 +283,18 @@ def artifacts(request: pytest.FixtureRequest) -> Iterator[Any]:
     services.artifacts.clear_faults()
 
 
+@pytest.fixture
+def ota(request: pytest.FixtureRequest) -> Any:
+    """Updates for the device (harness.rig.ota.OtaService): build(version, variant=, corrupt=), deploy(image, expect=).
+
+    Images are signed with a key made for this run and provisioned on the device before the first update.
+    """
+    services = _services(request, "ota")
+    if services.ota is None:
+        pytest.skip("the device profile has no ota_apply command")
+    return services.ota
+
+
 @pytest.fixture(scope="session")
 def journal(request: pytest.FixtureRequest) -> Any:
     """This run's journal (harness.report.journal.Journal): record(kind, **fields)."""

@@ -67,6 +67,26 @@ class DeviceProfile(_Strict):
     broker_apply: Literal["reboot", "none"] = Field(
         default="reboot", description="what makes the firmware use a new broker setting"
     )
+    ota_apply: str | None = Field(
+        default=None,
+        description="command template that starts an update: {url}, {sha256}, {size}, {version}; "
+        "empty: the firmware takes no update from its console",
+    )
+    ota_key_setup: list[str] = Field(
+        default_factory=list, description="commands that provision the update-signing public key: {pubkey_hex}"
+    )
+    ota_outcome: str = Field(
+        default=(
+            r"OTA (?P<phase>committed|rolled_back|rejected)\b"
+            r"(?: (?P<version>\d[^\s]*))?(?: reason=(?P<reason>[^\r\n]+))?(?=\r?\n)"
+        ),
+        description="regex for the console line that ends an update (matched once the whole line is in): "
+        "groups phase, version, reason",
+    )
+    ota_phase: str = Field(
+        default=r"^OTA (?P<phase>downloading|verifying|rebooting|trial|resuming|retry)\b",
+        description="regex for console lines that mark an update's phases (for timings)",
+    )
     telemetry_interval_key: str | None = Field(
         default=None, description="setting (for set_config) that holds the telemetry period in seconds"
     )

@@ -26,6 +26,7 @@ class RigServices:
         self.collector: Any = None
         self.artifacts: Any = None
         self.artifacts_url = ""
+        self.ota: Any = None
         self.device_host = ""
         self.device_port = 0
         self._closers: list[Callable[[], None]] = []
@@ -92,6 +93,10 @@ class RigServices:
             dut.set_config(profile.telemetry_interval_key, f"{interval:g}")
         if profile.broker_apply == "reboot":
             dut.reboot()
+        if profile.ota_apply:
+            from harness.rig.ota import OtaService
+
+            self.ota = OtaService(dut, self.artifacts, self.artifacts_url, self.collector.journal, device_id)
 
     def close(self) -> None:
         errors = []

@@ -99,7 +99,7 @@ class ScenarioItem(pytest.Item):
             network=services.network if services is not None else None,
             telemetry=telemetry,
             broker=services.broker if services is not None else None,
-            ota=None,
+            ota=services.ota if services is not None else None,
             rig_name=state.spec.name,
         )
         console = rig._console
