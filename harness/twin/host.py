@@ -42,6 +42,8 @@ from harness.twin.events import (
     TimerFired,
 )
 from harness.twin.flash import FlashLayout
+from harness.twin.http_events import HttpCancel, HttpGet, OtaStatus
+from harness.twin.http_host import HttpLink
 from harness.twin.netlink import MqttLink
 
 HIGH_WATER = 64 * 1024  # hold timers back above this many untransmitted bytes
@@ -79,6 +81,7 @@ class FirmwareHost:
         self.device: Device | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.link: MqttLink | None = None  # the MQTT stack, created in the board process
+        self.http: HttpLink | None = None  # OTA downloads (harness.twin.http_host)
         self.actions: deque[Action] = deque()  # returned by the core, not yet executed
         self.events: deque[Event] = deque()  # arrived while actions were still being executed
         self.programming = False
@@ -88,6 +91,7 @@ class FirmwareHost:
         """Power on and serve until the process is killed (that is how a board stops)."""
         self.loop = asyncio.get_running_loop()
         self.link = MqttLink(self.loop, self._feed)
+        self.http = HttpLink(self.loop, self._feed)
         self.entropy = random.Random(entropy)
         os.set_blocking(self.config.console_fd, False)
         self.loop.add_reader(self.config.console_fd, self._on_readable)
@@ -160,6 +164,12 @@ class FirmwareHost:
         elif isinstance(action, NetConnect | NetPublish | NetDisconnect):
             assert self.link is not None
             self.link.execute(action)
+        elif isinstance(action, HttpGet | HttpCancel):
+            assert self.http is not None
+            self.http.execute(action)
+        elif isinstance(action, OtaStatus):  # for the rig (and, once wired, an MQTT ota/status publish)
+            self._report(event="ota", phase=action.phase, version=action.version, percent=action.percent,
+                         reason=action.reason)  # fmt: skip
         elif isinstance(action, Reboot):
             self._reboot(action.reason)
         else:
@@ -186,6 +196,8 @@ class FirmwareHost:
         self.actions.clear()
         if self.link is not None:
             self.link.reset()  # whatever the old core did not close cleanly is dropped
+        if self.http is not None:
+            self.http.reset()  # downloads of the old core are abandoned
         # The old core's timer expiries and network events die with it; typed input reaches the
         # new core (which boots).
         self.events = deque(e for e in self.events if isinstance(e, ConsoleInput))
