@@ -54,11 +54,14 @@ class OtaService:
         self._counter = 0
         self._provisioned = False
 
-    def provision(self) -> None:
-        """Give the device this run's signing key (a factory step; a reboot makes the firmware read it)."""
+    def provision(self, *, reboot: bool = True) -> None:
+        """Give the device this run's signing key (a factory step; the firmware reads it at boot).
+
+        ``reboot=False`` when the caller reboots anyway (the services set-up does, once, for all settings).
+        """
         for template in self.dut.profile.ota_key_setup:
             self.dut.command(template.format(pubkey_hex=self.key.public_raw.hex()))
-        if self.dut.profile.ota_key_setup:
+        if reboot and self.dut.profile.ota_key_setup:
             self.dut.reboot()
         self._provisioned = True
 

@@ -84,19 +84,20 @@ class RigServices:
         self.artifacts_url = f"http://{spec.advertise_host or host}:{port}"
 
     def point_device_at_broker(self, dut: Any, device_id: str, interval: float | None) -> None:
-        """Run the profile's broker-setup commands, then make the firmware use them."""
+        """Run the profile's broker-setup (and OTA key) commands, then make the firmware use them."""
         profile = dut.profile
         values = {"host": self.device_host, "port": self.device_port, "device_id": device_id}
         for template in profile.broker_setup:
             dut.command(template.format(**values))
         if interval is not None and profile.telemetry_interval_key:
             dut.set_config(profile.telemetry_interval_key, f"{interval:g}")
-        if profile.broker_apply == "reboot":
-            dut.reboot()
         if profile.ota_apply:
             from harness.rig.ota import OtaService
 
             self.ota = OtaService(dut, self.artifacts, self.artifacts_url, self.collector.journal, device_id)
+            self.ota.provision(reboot=profile.broker_apply != "reboot")
+        if profile.broker_apply == "reboot":
+            dut.reboot()  # one reboot makes the firmware take every setting above
 
     def close(self) -> None:
         errors = []

@@ -25,7 +25,7 @@ def compute_metrics(
     expected_boots: int | None = None,
     steps_failed: int = 0,
 ) -> dict[str, Any]:
-    recs = list(records)
+    recs = sorted(records, key=lambda r: float(r.get("t", 0.0)))  # some records are written after the fact
     out = metrics(analyze(RunData(folder=Path("."), records=recs)))
     out["steps.failed"] = steps_failed
     out["power_cuts"] = sum(1 for r in recs if r.get("kind") == "injection" and r.get("action") == "power-cut")

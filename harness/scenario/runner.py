@@ -134,6 +134,7 @@ class ScenarioRunner:
             if events.is_alive():
                 events.join(timeout=30)
             result.elapsed = self.clock.now() - self.t0
+            self._restore_network()
             self._finish(result, t_wall_start)
         return result
 
@@ -267,6 +268,16 @@ class ScenarioRunner:
             self._wait(outage or 0.0)
             broker.start_again()
         return action
+
+    def _restore_network(self) -> None:
+        """A scenario's network conditions end with it: the next test starts on a clear link."""
+        net = self.ctx.network
+        if net is not None:
+            try:
+                net.heal()
+                net.clear()
+            except HarnessError as exc:
+                self._errors.append(f"restoring the network: {exc}")
 
     def _apply_network(self, cond: Any, path: str) -> None:
         net = self.ctx.network

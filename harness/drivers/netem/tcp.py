@@ -204,7 +204,11 @@ class _Pipe:
             self.eof_sent = True
             dst = self.dst
             if dst is not None and not dst.is_closing() and dst.can_write_eof():
-                dst.write_eof()
+                try:
+                    dst.write_eof()
+                except OSError:  # the far side went away meanwhile (ENOTCONN): nothing left to half-close
+                    self.conn.close()
+                    return
             self.conn.eof_done()
 
     def drop(self) -> None:
