@@ -156,6 +156,7 @@ class OtaAgent:
             self._reconcile(job, now, out)
         elif job.phase == DOWNLOADING:
             self.pos = min(job.pages * self.page_size, job.size)
+            self.decile = self.percent // 10
             self.device.say(out, f"OTA resuming {job.version} at {self.percent}%")
             if self.pos >= job.size:
                 self._verify(now, out)  # the power went after the last page's checkpoint
@@ -190,7 +191,7 @@ class OtaAgent:
         target = device.slot if self.unsafe_write_active else other_slot(device.slot)
         self.job = OtaJob(version, url, size, sha256.lower(), slot=target)
         out.extend(write_job(device.flash, self.job))
-        self.pos, self.failures, self.restarts, self.decile = 0, 0, 0, -1
+        self.pos, self.failures, self.restarts, self.decile = 0, 0, 0, 0
         self._report(out, DOWNLOADING)
         self._request(out)
         return None

@@ -8,13 +8,15 @@ run uses.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
+import pyvisa
 import serial
 
 from harness.ota import KeyPair, build_signed_image, corrupt
-from harness.services.artifact_faults import TruncateBody
+from harness.services.artifact_faults import SlowBody, TruncateBody
 from harness.services.artifacts import ArtifactServer
 
 from .console import command, read_until
@@ -74,3 +76,34 @@ def test_served_twin_installs_resumes_rejects_and_rolls_back(
         assert command(port, "version")[0].startswith("fw 2.0.0 slot=B ")
         status = command(port, "ota status")[0]
         assert '"phase":"rolled_back"' in status and '"version":"3.0.0"' in status
+
+
+def test_a_real_power_cut_mid_download_resumes_at_the_next_boot(
+    serve: Callable[..., ServedTwin], artifacts: ArtifactServer
+) -> None:
+    twin = serve("--slot-pages", "48")
+    manager = pyvisa.ResourceManager("@py")
+    supply = manager.open_resource(twin.scpi, read_termination="\n", write_termination="\n", timeout=15000)
+    try:
+        with serial.Serial(twin.console, timeout=5) as port:
+            port.write(b"\r")
+            read_until(port, b"twin> ")
+            assert command(port, f"config set ota.pubkey {KEYS.public_raw.hex()}") == ["OK"]
+            image = build_signed_image("2.0.0", KEYS, size=PAYLOAD, security_counter=1).data
+            url = artifacts.publish("fw.img", image)
+            with artifacts.fault(SlowBody(rate=100_000)):  # about 1.3 s for the whole image
+                apply(port, url, image, "2.0.0")
+                read_until(port, b"OTA downloading 2", WAIT)  # 2x%
+                read_until(port, b"OTA downloading 3", WAIT)  # 3x%: a third of the pages are written
+                assert isinstance(supply, pyvisa.resources.MessageBasedResource)
+                supply.write("OUTP OFF;OUTP ON")  # SIGKILL mid-download, then a fresh boot from flash
+            text = read_until(port, b"OTA committed 2.0.0\r\n", WAIT).decode()
+            resumed = re.search(r"OTA resuming 2\.0\.0 at (\d+)%", text)
+            assert resumed is not None and 30 <= int(resumed.group(1)) < 100, text
+            assert "reset_cause=power-on" in text
+            assert command(port, "version")[0].startswith("fw 2.0.0 slot=B ")
+            stats = artifacts.wait_requests(2, timeout=WAIT)
+            assert stats["resumed"] == 1, stats
+    finally:
+        supply.close()
+        manager.close()
