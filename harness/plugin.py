@@ -126,10 +126,28 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id = workerinput["harness_run_id"] if workerinput else pick_run_id(config.getoption("harness_run_id"))
     worker = workerinput["workerid"] if workerinput else "main"
     health = not config.getoption("harness_no_health") and bool(config.getini("rig_health"))
+    _graceful_sigterm()
     state = HarnessSession(spec, source, reports_dir, run_id, worker, health)
     config.stash[STATE] = state
     if workerinput is None:
         config.pluginmanager.register(_ResultsRecorder(state), "harness-results")
+
+
+def _graceful_sigterm() -> None:
+    """SIGTERM (CI timeouts, ``timeout(1)``) ends the run like Ctrl-C: rigs, brokers and journals are closed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills outright
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -34,6 +34,16 @@ class OtaOutcome:
         return sum(self.timings.values())
 
 
+@dataclass(frozen=True)
+class OtaJob:
+    version: str
+    url: str
+    sha256: str
+    size: int
+    mark: int
+    started: float
+
+
 class OtaService:
     """Build, sign, serve and deploy images to one device (the ``ota`` fixture)."""
 
@@ -83,41 +93,54 @@ class OtaService:
 
     def deploy(self, image: Any, *, expect: str | None = "committed", timeout: float = 300.0) -> OtaOutcome:
         """Serve ``image``, start the job, follow the console to the outcome; raise if it is not ``expect``."""
-        if not self._provisioned:
-            self.provision()
+        return self.finish(self.start(image), expect=expect, timeout=timeout)
+
+    def start(self, image: Any) -> OtaJob:
+        """Serve ``image`` and send the job; returns at once (a test may cut power meanwhile)."""
         import hashlib
 
+        if not self._provisioned:
+            self.provision()
         manifest = image.manifest
         # The job names the file it serves: what an attacker who cannot sign could still get right.
         sha256 = hashlib.sha256(image.data).hexdigest()
         name = f"{self.device}-{manifest.version}-{sha256[:12]}.img"
         self.artifacts.publish(name, image.data)
         url = f"{self.artifacts_url}/{name}"
-        console = self.dut.console
-        mark, started = console.mark(), time.monotonic()
-        self._record("job", manifest.version, url=url, size=len(image.data))
-        command = self.dut.profile.ota_apply.format(url=url, sha256=sha256, size=len(image.data),
-                                                    version=manifest.version)
-        console.sendline(command)
+        job = OtaJob(manifest.version, url, sha256, len(image.data), self.dut.console.mark(), time.monotonic())
+        self._record("job", job.version, url=url, size=job.size)
+        self.dut.console.sendline(
+            self.dut.profile.ota_apply.format(url=url, sha256=sha256, size=job.size, version=job.version)
+        )
+        return job
+
+    def finish(self, job: OtaJob, *, expect: str | None = "committed", timeout: float = 300.0) -> OtaOutcome:
+        """Follow ``job`` on the console to its outcome; raise DeviceError if it is not ``expect``."""
         try:
-            m = console.expect(self._outcome, timeout=timeout)
+            m = self.dut.console.expect(self._outcome, timeout=timeout)
             result, reason = m.group("phase"), (m.groupdict().get("reason") or "")
         except ExpectTimeout:
             result, reason = "timeout", f"no outcome within {timeout:g}s"
-        outcome = self._follow(mark, started, manifest.version, result, reason)
+        outcome = self._follow(job.mark, job.started, job.version, result, reason)
         if result in ("committed", "rolled_back") and not self.dut.is_responsive():
             self.dut.wait_ready(reason="ota")
         outcome.running = self._running_version()
         as_expected = expect is None or outcome.result == expect
-        self.journal.record("ota.result", device=self.device, version=manifest.version, result=outcome.result,
+        self.journal.record("ota.result", device=self.device, version=job.version, result=outcome.result,
                             expected=expect, as_expected=as_expected, duration=round(outcome.duration, 3),
                             timings=outcome.timings, running=outcome.running)
         if not as_expected:
             tail = " | ".join(outcome.lines[-8:])
-            raise DeviceError(f"OTA of {manifest.version} ended {outcome.result!r}"
+            raise DeviceError(f"OTA of {job.version} ended {outcome.result!r}"
                               f"{f' ({outcome.reason})' if outcome.reason else ''}, expected {expect!r}; "
                               f"device runs {outcome.running or '?'}; last console lines: {tail}")
         return outcome
+
+    def status(self) -> dict[str, Any]:
+        """The firmware's own view (``ota status`` on the twin): one JSON line."""
+        import json
+
+        return dict(json.loads(self.dut.command("ota status").strip().splitlines()[-1]))
 
     def deploy_version(self, version: str, *, variant: str = "healthy", corrupt: str = "none",
                        timeout: float = 300.0) -> OtaOutcome:

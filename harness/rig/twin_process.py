@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RigError
+from harness.procs import die_with_parent
 from harness.rig.spec import PowerSpec, TwinSpec
 
 READY_TIMEOUT = 30.0
@@ -63,7 +64,12 @@ class TwinProcess:
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         finally:
             log.close()
