@@ -81,9 +81,9 @@ class OtaService:
         from harness.ota import build_signed_image
         from harness.ota import corrupt as make_faulty
 
-        if security_counter is None:
-            self._counter += 1
-            security_counter = self._counter
+        if security_counter is None:  # one above any counter this run has used: never a downgrade by accident
+            security_counter = self._counter + 1
+        self._counter = max(self._counter, security_counter)
         kwargs: dict[str, Any] = {"security_counter": security_counter, "variant": variant,
                                   "variant_param": variant_param}
         if size is not None:

@@ -77,7 +77,7 @@ class DeviceProfile(_Strict):
     )
     ota_outcome: str = Field(
         default=(
-            r"OTA (?P<phase>committed|rolled_back|rejected)\b"
+            r"OTA (?P<phase>committed|rolled_back|rejected|failed)\b"
             r"(?: (?P<version>\d[^\s]*))?(?: reason=(?P<reason>[^\r\n]+))?(?=\r?\n)"
         ),
         description="regex for the console line that ends an update (matched once the whole line is in): "

@@ -18,8 +18,8 @@ Header (little-endian)::
     252    4     CRC32 of bytes 0..251
 
 After the payload, when flag bit 0 is set: a 64-byte Ed25519 signature over header + payload.
-Signature *verification* is not done by the twin's bootloader yet; the field is carried so
-``harness ota build`` can produce signed images today.
+The OTA client verifies the signature against the public key in the ``ota.pubkey`` setting before
+it arms a trial boot; the bootloader itself checks header, payload hash and security counter.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ _VERSION_BYTES = 32
 
 
 class Variant(IntEnum):
-    """Behaviour the image asks the twin to model (acted on by later firmware features)."""
+    """Behaviour the image asks the twin to model (see harness.twin.trial)."""
 
     HEALTHY = 0
     CRASH_ON_BOOT = 1
