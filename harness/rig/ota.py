@@ -142,11 +142,6 @@ class OtaService:
 
         return dict(json.loads(self.dut.command("ota status").strip().splitlines()[-1]))
 
-    def deploy_version(self, version: str, *, variant: str = "healthy", corrupt: str = "none",
-                       timeout: float = 300.0) -> OtaOutcome:
-        """For scenario steps: build, sign and deploy ``version``; the caller checks the outcome."""
-        return self.deploy(self.build(version, variant=variant, corrupt=corrupt), expect=None, timeout=timeout)
-
     def _follow(self, mark: int, started: float, version: str, result: str, reason: str) -> OtaOutcome:
         """Phase records and timings from the console lines of this update."""
         lines = self.dut.console.timed_lines_since(mark)

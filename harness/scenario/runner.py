@@ -98,6 +98,7 @@ class ScenarioRunner:
         self.counters = {"steps": 0, "injections": 0, "boots": 0}
         self._stop = threading.Event()
         self._caused_boots = 0
+        self._ota_updates = 0
         self._lock = threading.Lock()
         self._errors: list[str] = []
 
@@ -192,14 +193,11 @@ class ScenarioRunner:
         if kind == "broker":
             return self._broker(action.action, action.outage)
         if kind == "ota":
-            outcome = ctx.ota.deploy_version(
-                action.version, variant=action.variant, corrupt=action.corrupt, timeout=action.timeout
-            )
-            if outcome.result != action.expect:
-                raise StepFailed(path, step.label(), "OTA outcome differs", observed=outcome.result,
-                                 expected=action.expect)
+            image = ctx.ota.build(action.version, variant=action.variant, corrupt=action.corrupt)
+            # A different outcome raises DeviceError (journaled as ota.result as_expected=false): a failed step.
+            outcome = ctx.ota.deploy(image, expect=action.expect, timeout=action.timeout)
             self._caused_boots += outcome.boots
-            return outcome.result
+            return f"{outcome.result}; runs {outcome.running}"
         if kind == "mark":
             ctx.journal.record("mark", scenario=self.sc.scenario, name=action)
             return action
@@ -320,6 +318,12 @@ class ScenarioRunner:
             ctx.broker.stop()
             self._wait(p["duration"])
             ctx.broker.start_again()
+        elif inj.do == "ota":
+            self._ota_updates += 1
+            version = f"{self.seed % 1000}.{inj.index}.{self._ota_updates}"
+            image = ctx.ota.build(version, variant=p["variant"])
+            # A wrong outcome raises DeviceError: journaled as a failed injection, counted by ota.failed.
+            self._caused_boots += ctx.ota.deploy(image, expect=p["expect"], timeout=600).boots
 
     # -- time ----------------------------------------------------------------------------------
     def _wait(self, seconds: float) -> bool:

@@ -245,8 +245,9 @@ Step.model_rebuild()
 
 # -- events ---------------------------------------------------------------------------------
 
-EVENT_ACTIONS = ("power-cut", "partition", "profile", "broker-restart", "reboot")
+EVENT_ACTIONS = ("power-cut", "partition", "profile", "broker-restart", "reboot", "ota")
 EVENT_NEEDS = {
+    "ota": "ota",
     "power-cut": "power",
     "partition": "network",
     "profile": "network",
@@ -258,7 +259,7 @@ EVENT_NEEDS = {
 class Event(_Strict):
     """An injection alongside the steps: at a time, every period (with jitter), or at random (Poisson)."""
 
-    do: Literal["power-cut", "partition", "profile", "broker-restart", "reboot"]
+    do: Literal["power-cut", "partition", "profile", "broker-restart", "reboot", "ota"]
     at: Duration | None = None
     every: Duration | None = None
     random: Duration | None = Field(default=None, description="mean interval of a Poisson process")
@@ -269,6 +270,10 @@ class Event(_Strict):
     off: Duration = Field(default=1.0, description="power-cut: how long the power stays off")
     duration: Duration | None = Field(default=None, description="partition/broker-restart: outage length")
     profile: str | None = None
+    variant: str = Field(default="healthy", description="ota: the image variant each update carries")
+    expect: Literal["committed", "rolled_back", "rejected"] = Field(
+        default="committed", description="ota: the outcome each update must have"
+    )
 
     @model_validator(mode="after")
     def _timing(self) -> Event:

@@ -102,4 +102,6 @@ def _params(ev: Event, scale: float = 1.0) -> dict[str, Any]:
         return {"duration": ev.duration if scale >= 1 else max(MIN_OUTAGE, ev.duration * scale)}
     if ev.do == "profile":
         return {"profile": ev.profile}
+    if ev.do == "ota":
+        return {"variant": ev.variant, "expect": ev.expect}
     return {}
