@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any
 
 import pytest
+
+from tests.device.mqtt_helpers import mqtt_state, produced_after
 
 pytestmark = pytest.mark.requires("telemetry", "network")
 
@@ -17,24 +18,10 @@ RECOVERY = 45.0  # reconnect back-off (at most 5 s) plus a minute of backlog ove
 RECONNECT_MESSAGES = 20  # at 1 Hz: how long a reconnect after a reset may take, in messages
 
 
-@pytest.fixture
-def fresh_boot(dut):
-    """A boot that starts before the test's telemetry view does (list it before ``telemetry``)."""
-    return dut.reboot()
 
 
-def mqtt_state(dut: Any) -> dict[str, Any]:
-    """The twin's ``mqtt`` shell command: link state and counters as one JSON line."""
-    reply = dut.command("mqtt").strip().splitlines()
-    return dict(json.loads(reply[-1]))
 
 
-def produced_after(t: float) -> Any:
-    def check(message: Any) -> bool:
-        return bool(message.ts > t)
-
-    check.__name__ = f"produced_after_{t:.3f}"
-    return check
 
 
 def missing_seqs(messages: list[Any], boot_id: str) -> list[int]:

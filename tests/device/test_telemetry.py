@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.device.mqtt_helpers import mqtt_state, produced_after
+
 pytestmark = pytest.mark.requires("telemetry")
 
 FIELDS = {"device", "boot_id", "seq", "uptime", "heap_free", "battery_v", "rssi", "temp_c", "fw", "ts", "dropped"}
@@ -38,27 +40,10 @@ def assert_contiguous(seqs: list[int], what: str) -> None:
     assert not missing, f"{what}: seqs {missing} missing between {seqs[0]} and {seqs[-1]}"
 
 
-def mqtt_state(dut: Any) -> dict[str, Any]:
-    """The twin's ``mqtt`` shell command: link state and counters as one JSON line."""
-    reply = dut.command("mqtt").strip().splitlines()
-    return dict(json.loads(reply[-1]))
 
 
-def produced_after(t: float) -> Any:
-    def check(message: Any) -> bool:
-        return bool(message.ts > t)
-
-    check.__name__ = f"produced_after_{t:.3f}"
-    return check
 
 
-@pytest.fixture
-def fresh_boot(dut):
-    """A boot that starts inside the test (list it before ``telemetry``), so every seq of it is accounted.
-
-    (A boot already running when the view began is accounted from its first message in the view.)
-    """
-    return dut.reboot()
 
 
 def test_steady_stream_is_complete_and_well_formed(fresh_boot, telemetry):
