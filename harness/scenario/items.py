@@ -27,7 +27,7 @@ class ScenarioFailed(Exception):
 
 
 class InvalidScenario(Exception):
-    pass
+    """A scenario file that did not validate; its message is the one-line error."""
 
 
 class ScenarioFile(pytest.File):

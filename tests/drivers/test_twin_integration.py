@@ -7,13 +7,13 @@ import zlib
 from collections.abc import Iterator
 
 import pytest
-from drivers_twin import TwinProcess
 
 from harness.drivers.console import Console
 from harness.drivers.power import PowerSupply
 from harness.drivers.rfc2217_server import Rfc2217Server
 from harness.drivers.scpi_dialects import DIALECTS
 from harness.errors import ExpectTimeout, InstrumentError
+from tests.twin.served import ServedTwin as TwinProcess
 
 PROMPT = "twin> "
 TWIN_DIALECTS = sorted(name for name in DIALECTS if name != "siglent-spd3303")  # the twin speaks three
