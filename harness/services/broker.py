@@ -148,7 +148,29 @@ def mosquitto_config(host: str, port: int, persist_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Broker:
+class _EndpointView:
+    """Where a broker is, read from its endpoint (shared by owned and external brokers)."""
+
+    _endpoint: BrokerEndpoint
+
+    @property
+    def endpoint(self) -> BrokerEndpoint:
+        return self._endpoint
+
+    @property
+    def host(self) -> str:
+        return self._endpoint.host
+
+    @property
+    def port(self) -> int:
+        return self._endpoint.port
+
+    @property
+    def url(self) -> str:
+        return self._endpoint.url
+
+
+class Broker(_EndpointView):
     """A broker process the harness owns for one run. Use :meth:`start` to make one."""
 
     def __init__(self, kind: str, folder: Path, host: str, port: int, journal: Journal | None) -> None:
@@ -212,21 +234,6 @@ class Broker:
     def kind(self) -> str:
         return self._kind
 
-    @property
-    def endpoint(self) -> BrokerEndpoint:
-        return self._endpoint
-
-    @property
-    def host(self) -> str:
-        return self._endpoint.host
-
-    @property
-    def port(self) -> int:
-        return self._endpoint.port
-
-    @property
-    def url(self) -> str:
-        return self._endpoint.url
 
     @property
     def running(self) -> bool:
@@ -395,7 +402,7 @@ class Broker:
         return " | ".join(tail) or "<empty log>"
 
 
-class ExternalBroker:
+class ExternalBroker(_EndpointView):
     """A broker the rig names by URL; the harness connects to it but does not own it."""
 
     kind = "external"
@@ -416,21 +423,6 @@ class ExternalBroker:
             tls = TLSConfig(ca_cert=ca_cert, client_cert=client_cert, client_key=client_key, insecure=insecure)
         self._endpoint = parse_broker_url(url, tls=tls, username=username, password=password)
 
-    @property
-    def endpoint(self) -> BrokerEndpoint:
-        return self._endpoint
-
-    @property
-    def host(self) -> str:
-        return self._endpoint.host
-
-    @property
-    def port(self) -> int:
-        return self._endpoint.port
-
-    @property
-    def url(self) -> str:
-        return self._endpoint.url
 
     def check(self, timeout: float = 10.0) -> None:
         """Wait until the broker accepts an MQTT client with these credentials."""
