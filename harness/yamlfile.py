@@ -107,7 +107,13 @@ def parse_yaml(text: str, name: str) -> LocatedDocument:
         doc.data = None
         doc.positions[()] = (1, 1)
         return doc
-    doc.data = _construct(node, (), doc)
+    try:
+        doc.data = _construct(node, (), doc)
+    except yaml.MarkedYAMLError as exc:  # e.g. a tag no safe constructor knows ("=" is YAML's !!value)
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join((exc.problem or exc.context or "invalid YAML").split())
+        loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+        raise ConfigError(f"invalid YAML: {problem}", loc) from None
     return doc
 
 

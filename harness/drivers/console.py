@@ -275,6 +275,13 @@ class Console:
                 return []
             return list(self._log)[-count:]
 
+    def flush_journal(self) -> None:
+        """Journal every line received so far now (lines are otherwise journaled in the port's idle time).
+
+        Each record keeps its receive time, so readers that order by ``t`` see the true order.
+        """
+        self._journal_some(None)
+
     def log_tail(self, n: int = 50) -> list[str]:
         """The last ``n`` lines received, the incomplete current line (e.g. a prompt) last."""
         with self._cond:

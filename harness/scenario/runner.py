@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.report.journal import read_journal
 from harness.scenario.clock import Clock, RealClock
 from harness.scenario.loader import LoadedScenario
 from harness.scenario.metrics import compute_metrics
@@ -108,16 +107,17 @@ class ScenarioRunner:
         injections = build_timeline(sc, duration=self.duration, seed=self.seed)
         result = ScenarioResult(sc.scenario, self.seed, self.duration, injections)
         journal = self.ctx.journal
-        t_wall_start = journal.record(
+        tap = journal.tap()  # this run's records, as they are written: no re-reading of the journal file
+        started = journal.record(
             "scenario", action="start", scenario=sc.scenario, seed=self.seed, duration=self.duration,
             injections=[i.describe() for i in injections], instants=[i.at for i in injections],
             rig=self.ctx.rig_name,
-        )["t"]  # fmt: skip
+        )  # fmt: skip
         self.t0 = self.clock.now()
         events = threading.Thread(target=self._events, args=(injections, result), name="scenario-events", daemon=True)
         try:
             if sc.network is not None:
-                self._apply_network(sc.network, "network")
+                self._apply_network(sc.network)
             events.start()
             self._run_steps(sc.steps, "steps")
             if self.duration is not None:
@@ -136,7 +136,10 @@ class ScenarioRunner:
                 events.join(timeout=30)
             result.elapsed = self.clock.now() - self.t0
             self._restore_network()
-            self._finish(result, t_wall_start)
+            if self.ctx.console is not None:
+                self.ctx.console.flush_journal()  # the last console lines belong to this run's records
+            # Console lines are journaled a moment after they arrive: keep only those of this run.
+            self._finish(result, [r for r in journal.untap(tap) if r.get("t", 0.0) >= started["t"]])
         return result
 
     # -- steps -------------------------------------------------------------------------------
@@ -176,7 +179,7 @@ class ScenarioRunner:
             return self._wait_until_condition(action, path, step.label())
         if kind == "network":
             if action.apply is not None:
-                self._apply_network(action.apply, path)
+                self._apply_network(action.apply)
             elif action.profile is not None:
                 ctx.network.profile(action.profile)
             elif action.partition is not None:
@@ -277,7 +280,7 @@ class ScenarioRunner:
             except HarnessError as exc:
                 self._errors.append(f"restoring the network: {exc}")
 
-    def _apply_network(self, cond: Any, path: str) -> None:
+    def _apply_network(self, cond: Any) -> None:
         net = self.ctx.network
         if cond.profile is not None:
             net.profile(cond.profile)
@@ -345,10 +348,8 @@ class ScenarioRunner:
             self.progress(self.clock.now() - self.t0, self.duration, dict(self.counters))
 
     # -- the end -------------------------------------------------------------------------------
-    def _finish(self, result: ScenarioResult, t_wall_start: float) -> None:
+    def _finish(self, result: ScenarioResult, records: list[dict[str, Any]]) -> None:
         journal = self.ctx.journal
-        journal.flush()
-        records = [r for r in read_journal(journal.path) if r.get("t", 0) >= t_wall_start]
         profile = getattr(self.ctx.dut, "profile", None)
         metrics = compute_metrics(
             records,
