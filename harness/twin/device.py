@@ -22,6 +22,7 @@ from harness.twin.events import (
     Halt,
     NetConnected,
     NetDisconnected,
+    NetMessage,
     NetPublished,
     PowerOn,
     Reboot,
@@ -35,6 +36,7 @@ from harness.twin.http_events import HttpEvent
 from harness.twin.image import ImageInfo
 from harness.twin.ota_client import TIMERS as OTA_TIMERS
 from harness.twin.ota_client import OtaAgent
+from harness.twin.ota_jobs import job_topic
 from harness.twin.records import BootControl, read_config, write_bootctl
 from harness.twin.session import TIMERS as SESSION_TIMERS
 from harness.twin.session import MqttSession
@@ -202,6 +204,8 @@ class Device:
             rng=random.Random(self.rng.getrandbits(64)),
             timers=self,
             heap_free=lambda at: heap_free(self, at),
+            subscriptions=(job_topic(self.device_id),),
+            inbox=self._on_message,
         )
         self.state = BOOTING
         self.ota = OtaAgent(self)
@@ -250,9 +254,15 @@ class Device:
         assert self.ota is not None
         self.ota.on_http(event, now, out)
 
-    def _on_net(self, event: NetConnected | NetDisconnected | NetPublished, now: float, out: list[Action]) -> None:
+    def _on_net(self, event: NetConnected | NetDisconnected | NetPublished | NetMessage, now: float,
+                out: list[Action]) -> None:  # fmt: skip
         assert self.session is not None
         self.session.on_net(event, now, out)
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool, now: float, out: list[Action]) -> None:
+        """A message on a subscribed topic: the only one today is this device's OTA job topic."""
+        if self.ota is not None and topic == job_topic(self.device_id):
+            self.ota.on_job_message(payload, now, out)
 
     # ------------------------------------------------------------------ internals
 

@@ -65,9 +65,20 @@ class NetPublished:
     ref: int
 
 
-NetEvent = NetConnected | NetDisconnected | NetPublished
+@dataclass(frozen=True)
+class NetMessage:
+    """A PUBLISH the broker delivered on connection ``conn`` to a topic the core subscribed to
+    (:class:`NetSubscribe`); ``retained`` when it is the broker's retained copy."""
+
+    conn: int
+    topic: str
+    payload: bytes
+    retained: bool = False
+
+
+NetEvent = NetConnected | NetDisconnected | NetPublished | NetMessage
 Event = (
-    PowerOn | ConsoleInput | TimerFired | NetConnected | NetDisconnected | NetPublished
+    PowerOn | ConsoleInput | TimerFired | NetConnected | NetDisconnected | NetPublished | NetMessage
     | HttpResponse | HttpChunk | HttpDone | HttpFailed  # OTA downloads (harness.twin.http_events)
 )
 
@@ -168,6 +179,16 @@ class NetPublish:
 
 
 @dataclass(frozen=True)
+class NetSubscribe:
+    """Subscribe on connection ``conn`` (clean session: again after every connect); messages come back
+    as :class:`NetMessage`. No event reports the SUBACK."""
+
+    conn: int
+    topic: str
+    qos: int = 1
+
+
+@dataclass(frozen=True)
 class NetDisconnect:
     """Close connection ``conn``: ``clean`` sends an MQTT DISCONNECT (no will) after what was already
     published; otherwise the socket is dropped (the broker publishes the will). No event follows."""
@@ -186,6 +207,7 @@ Action = (
     | Halt
     | NetConnect
     | NetPublish
+    | NetSubscribe
     | NetDisconnect
     | HttpGet
     | HttpCancel

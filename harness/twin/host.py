@@ -1,14 +1,14 @@
 """The firmware's asyncio runtime inside the board process: pty bytes in, actions out.
 
-Executes the core's actions for real: console output to the pty master (non-blocking, with a
-bounded transmit buffer), flash writes with ``os.pwrite`` one program unit at a time (a SIGKILL
-between two leaves a half-programmed record, like a power cut), timers with ``loop.call_later``,
-Reboot by rebuilding the core from the flash file, network actions with paho-mqtt on this same
-loop (:mod:`harness.twin.netlink`, created here, after the fork), and activity/halt reports to the
-rig over a pipe as JSON lines. Every power-on tells the core the wall-clock offset of the loop's
-clock, so its telemetry carries Unix timestamps without the core reading a clock. Timers are
-held back while the transmit buffer is above its high-water mark, so a long ``dump`` streams at
-the pace of whoever reads the console.
+Executes the core's actions for real: console output to the pty master (non-blocking, with a bounded
+transmit buffer), flash writes with ``os.pwrite`` one program unit at a time (a SIGKILL between two
+leaves a half-programmed record, like a power cut), timers with ``loop.call_later``, Reboot by
+rebuilding the core from the flash file, network actions (publish, subscribe, messages in) with paho-
+mqtt on this same loop (:mod:`harness.twin.netlink`, created here, after the fork), and activity/halt
+reports to the rig over a pipe as JSON lines. Every power-on tells the core the wall-clock offset of the
+loop's clock, so its telemetry carries Unix timestamps without the core reading a clock. Timers are held
+back while the transmit buffer is above its high-water mark, so a long ``dump`` streams at the pace of
+whoever reads the console.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from harness.twin.events import (
     NetConnect,
     NetDisconnect,
     NetPublish,
+    NetSubscribe,
     PowerOn,
     Reboot,
     StartTimer,
@@ -161,13 +162,13 @@ class FirmwareHost:
             self._report(event="state", state=action.state)
         elif isinstance(action, Halt):
             self._report(event="halt", reason=action.reason)
-        elif isinstance(action, NetConnect | NetPublish | NetDisconnect):
+        elif isinstance(action, NetConnect | NetPublish | NetSubscribe | NetDisconnect):
             assert self.link is not None
             self.link.execute(action)
         elif isinstance(action, HttpGet | HttpCancel):
             assert self.http is not None
             self.http.execute(action)
-        elif isinstance(action, OtaStatus):  # for the rig (and, once wired, an MQTT ota/status publish)
+        elif isinstance(action, OtaStatus):  # for the rig; the core publishes it on MQTT itself
             self._report(event="ota", phase=action.phase, version=action.version, percent=action.percent,
                          reason=action.reason)  # fmt: skip
         elif isinstance(action, Reboot):

@@ -1,10 +1,10 @@
 """The board's MQTT stack: paho-mqtt driven from the board process's asyncio loop.
 
 Executes the core's network actions (:class:`~harness.twin.events.NetConnect`, ``NetPublish``,
-``NetDisconnect``) and turns what paho reports into events (``NetConnected``, ``NetDisconnected``,
-``NetPublished``). No thread: paho's socket is watched with ``add_reader``/``add_writer`` and its
-keepalive bookkeeping (PINGREQ, the missing-PINGRESP timeout) runs every :data:`MISC_PERIOD`.
-paho never reconnects by itself here; the core decides when to try again.
+``NetSubscribe``, ``NetDisconnect``) and turns what paho reports into events (``NetConnected``,
+``NetDisconnected``, ``NetPublished``, ``NetMessage``). No thread: paho's socket is watched with
+``add_reader``/``add_writer`` and its keepalive bookkeeping (PINGREQ, the missing-PINGRESP timeout) runs
+every :data:`MISC_PERIOD`. paho never reconnects by itself here; the core decides when to try again.
 
 One paho client per connection, created in the board process (after the fork). Callbacks of a
 client that is no longer the current one are ignored, so nothing from an old connection (or an
@@ -28,8 +28,10 @@ from harness.twin.events import (
     NetConnected,
     NetDisconnect,
     NetDisconnected,
+    NetMessage,
     NetPublish,
     NetPublished,
+    NetSubscribe,
 )
 
 MISC_PERIOD = 0.5  # seconds between paho keepalive checks (well under any keepalive)
@@ -49,13 +51,15 @@ class MqttLink:
         self._refs: dict[int, int] = {}  # paho mid -> the core's publish ref
         self._misc: asyncio.TimerHandle | None = None
         self.epoch = 0  # bumped by reset(): reports scheduled before it are thrown away
-        self.counts = dict.fromkeys(("connects", "publishes", "acks", "lost"), 0)
+        self.counts = dict.fromkeys(("connects", "publishes", "acks", "lost", "subscribes", "messages"), 0)
 
-    def execute(self, action: NetConnect | NetPublish | NetDisconnect) -> None:
+    def execute(self, action: NetConnect | NetPublish | NetSubscribe | NetDisconnect) -> None:
         if isinstance(action, NetConnect):
             self._connect(action)
         elif isinstance(action, NetPublish):
             self._publish(action)
+        elif isinstance(action, NetSubscribe):
+            self._subscribe(action)
         else:
             self._disconnect(action)
 
@@ -112,6 +116,13 @@ class MqttLink:
         if info.rc == mqtt.MQTT_ERR_SUCCESS or info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             self._refs[info.mid] = action.ref
 
+    def _subscribe(self, action: NetSubscribe) -> None:
+        client = self.client
+        if client is None or action.conn != self.conn:
+            return
+        client.subscribe(action.topic, qos=action.qos)
+        self.counts["subscribes"] += 1
+
     def _disconnect(self, action: NetDisconnect) -> None:
         client = self.client
         if client is None or action.conn != self.conn:
@@ -152,6 +163,11 @@ class MqttLink:
                 self.counts["acks"] += 1
                 self.feed(NetPublished(conn, ref))
 
+        def on_message(c: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            if current():  # paho sends the PUBACK once this returns
+                self.counts["messages"] += 1
+                self.feed(NetMessage(conn, msg.topic, bytes(msg.payload), bool(msg.retain)))
+
         def on_socket_open(c: Any, userdata: Any, sock: Any) -> None:
             self.loop.add_reader(sock, self._io, client, "read")
 
@@ -168,6 +184,7 @@ class MqttLink:
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_publish = on_publish
+        client.on_message = on_message
         client.on_socket_open = on_socket_open
         client.on_socket_close = on_socket_close
         client.on_socket_register_write = on_register_write

@@ -1,14 +1,15 @@
 """The device's OTA client (sans-IO): download into the inactive slot, verify, trial-boot, confirm or roll back.
 
-One :class:`OtaAgent` per boot, owned by the core. A job (``ota apply URL SHA256 SIZE VERSION`` on the
-console) is persisted first (:mod:`harness.twin.ota_record`); then the image is fetched with
-:class:`~harness.twin.http_events.HttpGet` actions and written into the slot that is *not* running,
-one page (4 KiB, i.e. 16 program units) at a time as soon as the page is complete, each page followed
-by a checkpoint of the job record. A dropped connection resumes from the last checkpointed page with
-``Range`` + ``If-Range: <etag>``; a 200 instead of the 206 (the image changed), or a 416, starts
-again from byte 0. A power cut resumes the same way at the next boot. Failures retry after a
-back-off (doubling from :data:`BACKOFF_MIN` to :data:`BACKOFF_MAX`, or the server's ``Retry-After``),
-at most :data:`MAX_FAILURES` times in a row without progress.
+One :class:`OtaAgent` per boot, owned by the core. A job -- a document on ``devices/<id>/ota/job``
+(:mod:`harness.twin.ota_jobs`), or ``ota apply URL SHA256 SIZE VERSION`` on the console -- is persisted
+first (:mod:`harness.twin.ota_record`); then the image is fetched with
+:class:`~harness.twin.http_events.HttpGet` actions and written into the slot that is *not* running, one
+page (4 KiB, i.e. 16 program units) at a time as soon as the page is complete, each page followed by a
+checkpoint of the job record. A dropped connection resumes from the last checkpointed page with
+``Range`` + ``If-Range: <etag>``; a 200 instead of the 206 (the image changed), or a 416, starts again
+from byte 0. A power cut resumes the same way at the next boot. Failures retry after a back-off
+(doubling from :data:`BACKOFF_MIN` to :data:`BACKOFF_MAX`, or the server's ``Retry-After``), at most
+:data:`MAX_FAILURES` times in a row without progress.
 
 When the last byte is written the slot is verified: the file's SHA-256 against the job, the image
 header and payload hash, the size and version against the job, the Ed25519 signature against the
@@ -22,6 +23,11 @@ counter raised (the commit point), then the job record ``committed``. The bootlo
 reports ``rolled_back``. Every write is ordered so that a power cut between any two program units
 leaves a bootable device whose job record tells the truth (``tests/twin/test_ota_cuts.py`` proves it
 for every cut point).
+
+Every report goes to the console, to the runtime (:class:`OtaStatus`) and, through the MQTT session's
+outbox, to ``devices/<id>/ota/status`` with the job's id. A job id the record already holds is not
+started again (a retained or redelivered job): the device re-reports where that job stands, so a
+deployer that missed the outcome (a power cut before the PUBACK) still hears it.
 """
 
 from __future__ import annotations
@@ -49,10 +55,13 @@ from harness.twin.http_events import (
     OtaStatus,
 )
 from harness.twin.image import HEADER_SIZE, SIGNATURE_SIZE, ImageFault, parse_image
+from harness.twin.ota_jobs import VERSION, BadJob, encode_status, parse_job
+from harness.twin.ota_jobs import status_topic as ota_status_topic
 from harness.twin.ota_record import (
     COMMITTED,
     DOWNLOADING,
     FAILED,
+    MAX_REASON,
     MAX_URL,
     REJECTED,
     ROLLED_BACK,
@@ -135,7 +144,7 @@ class OtaAgent:
         if self.our_trial:
             attempt = TRIAL_ATTEMPTS - device.bootctl.trial_attempts
             device.say(out, f"OTA trial {image.version} (boot {attempt} of {TRIAL_ATTEMPTS})")
-            out.append(OtaStatus("trial", image.version))
+            self._publish(out, TRIAL, now, percent=100, version=image.version)
         if trial.crashes_on_boot(image):
             device.say(out, "FATAL application fault at startup (crash-on-boot image); watchdog reset pending")
             device.start_timer(out, WATCHDOG_TIMER, trial.WATCHDOG_TIMEOUT)
@@ -158,6 +167,7 @@ class OtaAgent:
             self.pos = min(job.pages * self.page_size, job.size)
             self.decile = self.percent // 10
             self.device.say(out, f"OTA resuming {job.version} at {self.percent}%")
+            self._publish(out, DOWNLOADING, now, percent=self.percent, version=job.version)
             if self.pos >= job.size:
                 self._verify(now, out)  # the power went after the last page's checkpoint
             else:
@@ -175,7 +185,26 @@ class OtaAgent:
 
     # ------------------------------------------------------------------ console commands
 
-    def apply(self, url: str, sha256: str, size: int, version: str, now: float, out: list[Action]) -> str | None:
+    def on_job_message(self, payload: bytes, now: float, out: list[Action]) -> None:
+        """A document on the job topic: start it, re-report a job already known, or refuse it."""
+        request = parse_job(payload)
+        if request is None:
+            return  # the deployer cleared its retained job
+        if isinstance(request, BadJob):
+            self._refuse(request.job_id, "", request.reason, now, out)
+            return
+        job = self.job
+        if job is not None and job.job_id == request.job_id:
+            self._report_current(now, out)
+            return
+        self.device.say(out, f"OTA job {request.job_id}: {request.version} from {request.url}")
+        problem = self.apply(request.url, request.sha256, request.size, request.version, now, out,
+                             job_id=request.job_id, signature=request.signature)  # fmt: skip
+        if problem is not None:
+            self._refuse(request.job_id, request.version, problem, now, out)
+
+    def apply(self, url: str, sha256: str, size: int, version: str, now: float, out: list[Action], *,
+              job_id: str = "", signature: str = "") -> str | None:  # fmt: skip
         """Start a job; None when it started, else the error line (without ``ERR ``)."""
         device = self.device
         if self.trial_boot:
@@ -188,11 +217,13 @@ class OtaAgent:
             return f"ota apply expects the image's SHA-256 as 64 hex digits (got {sha256!r})"
         if not HEADER_SIZE < size <= device.layout.slot_size:
             return f"ota apply expects a size {HEADER_SIZE + 1}..{device.layout.slot_size} bytes (got {size})"
+        if not VERSION.fullmatch(version):
+            return f"ota apply expects a version of at most 32 characters like 2.0.0 (got {version[:80]!r})"
         target = device.slot if self.unsafe_write_active else other_slot(device.slot)
-        self.job = OtaJob(version, url, size, sha256.lower(), slot=target)
+        self.job = OtaJob(version, url, size, sha256.lower(), slot=target, job_id=job_id, signature=signature)
         out.extend(write_job(device.flash, self.job))
         self.pos, self.failures, self.restarts, self.decile = 0, 0, 0, 0
-        self._report(out, DOWNLOADING)
+        self._report(out, DOWNLOADING, now)
         self._request(out)
         return None
 
@@ -206,6 +237,7 @@ class OtaAgent:
             phase = TRIAL
         return {
             "phase": phase,
+            "job_id": job.job_id,
             "version": job.version,
             "percent": self.percent if job.phase == DOWNLOADING else 100,
             "slot": job.slot,
@@ -276,7 +308,7 @@ class OtaAgent:
             return
         page = self.page_size
         while self.buffer and (len(self.buffer) >= page or self.pos + len(self.buffer) >= job.size):
-            self._write_page(bytes(self.buffer[:page]), out)
+            self._write_page(bytes(self.buffer[:page]), now, out)
             del self.buffer[:page]
             if self.pos >= job.size:
                 break
@@ -284,7 +316,7 @@ class OtaAgent:
             self._cancel(out)
             self._verify(now, out)
 
-    def _write_page(self, data: bytes, out: list[Action]) -> None:
+    def _write_page(self, data: bytes, now: float, out: list[Action]) -> None:
         job = self.job
         assert job is not None
         device = self.device
@@ -297,7 +329,7 @@ class OtaAgent:
         decile = self.percent // 10
         if decile != self.decile and self.pos < job.size:
             self.decile = decile
-            self._report(out, DOWNLOADING)
+            self._report(out, DOWNLOADING, now)
 
     # ------------------------------------------------------------------ requests, retries, restarts
 
@@ -352,7 +384,7 @@ class OtaAgent:
         job = self.job
         assert job is not None
         device = self.device
-        self._report(out, "verifying", percent=100)
+        self._report(out, "verifying", now, percent=100)
         problem = self._problem(job)
         if problem is not None:
             self._finish(REJECTED, problem, now, out)
@@ -377,6 +409,8 @@ class OtaAgent:
             return f"no-key (config {PUBKEY_KEY} must hold the 64-hex-digit Ed25519 public key)"
         if info.signature is None:
             return "unsigned"
+        if job.signature and job.signature != info.signature.hex():
+            return "signature-mismatch (the image is not signed with the signature the job names)"
         signed = data[: HEADER_SIZE + info.payload_size]
         assert len(info.signature) == SIGNATURE_SIZE
         try:
@@ -403,7 +437,7 @@ class OtaAgent:
         record = replace(device.bootctl, trial_slot=job.slot, trial_attempts=TRIAL_ATTEMPTS, confirmed=False)
         out.extend(write_bootctl(device.flash, record))  # the arm point
         device.bootctl = record
-        self._report(out, "rebooting", percent=100)
+        self._report(out, "rebooting", now, percent=100)
         device.reboot(out, "software", now)
 
     def _health(self, now: float, out: list[Action]) -> None:
@@ -458,14 +492,28 @@ class OtaAgent:
     def _finish(self, phase: str, reason: str, now: float, out: list[Action], version: str | None = None) -> None:
         job = self.job
         assert job is not None
+        reason = reason[:MAX_REASON]
         self.job = job.moved(phase=phase, reason=reason)
         out.extend(write_job(self.device.flash, self.job))
         self.device.cancel_timer(out, RETRY_TIMER)
         self.retry_pending = False
-        self._report(out, phase, reason=reason, version=version)
+        self._report(out, phase, now, reason=reason, version=version, percent=100 if phase == COMMITTED else None)
 
-    def _report(self, out: list[Action], phase: str, *, percent: int | None = None, reason: str = "",
+    def _refuse(self, job_id: str, version: str, reason: str, now: float, out: list[Action]) -> None:
+        """A job that never started (malformed, busy, bad fields): say so; the job record is untouched."""
+        self.device.say(out, f"OTA job {job_id or '?'} refused: {reason}")
+        self._send(out, job_id, REJECTED, version, 0, reason, now)
+
+    def _report_current(self, now: float, out: list[Action]) -> None:
+        """Where the job in the record stands, for a deployer that asks again (the same job id)."""
+        job = self.job
+        assert job is not None
+        state = self.describe()
+        self._send(out, job.job_id, str(state["phase"]), job.version, int(str(state["percent"])), job.reason, now)
+
+    def _report(self, out: list[Action], phase: str, now: float, *, percent: int | None = None, reason: str = "",
                 version: str | None = None) -> None:  # fmt: skip
+        """One step of the job: a console line, then the status for the runtime and the broker."""
         job = self.job
         assert job is not None
         version = version or job.version
@@ -479,7 +527,25 @@ class OtaAgent:
         else:
             line = f"OTA {phase}"
         self.device.say(out, line)
-        out.append(OtaStatus(phase, version, pct, reason))
+        self._publish(out, phase, now, percent=pct, reason=reason, version=version)
+
+    def _publish(self, out: list[Action], phase: str, now: float, *, percent: int, version: str,
+                 reason: str = "") -> None:  # fmt: skip
+        job = self.job
+        assert job is not None
+        out.append(OtaStatus(phase, version, percent, reason))
+        self._send(out, job.job_id, phase, version, percent, reason, now)
+
+    def _send(self, out: list[Action], job_id: str, phase: str, version: str, percent: int, reason: str,
+              now: float) -> None:  # fmt: skip
+        device = self.device
+        session = device.session
+        if session is None:
+            return
+        fw = device.image.version if device.image is not None else ""
+        payload = encode_status(job_id, phase, version, percent, reason, fw=fw, boot_id=device.boot_id,
+                                ts=now + device.wall_offset)  # fmt: skip
+        session.send(ota_status_topic(device.device_id), payload, out, coalesce=phase == DOWNLOADING)
 
     @property
     def page_size(self) -> int:

@@ -45,6 +45,8 @@ class OtaJob:
     armed_boot: int = 0  # boot count of the boot that armed the trial
     rearmed: int = 0  # times a trial was re-armed because a power cut beat the boot-control write
     reason: str = ""
+    job_id: str = ""  # the deployment's id (jobs over MQTT); empty for a console job
+    signature: str = ""  # hex Ed25519 signature the job names; empty: the job names none
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()
@@ -83,5 +85,7 @@ def write_job(flash: Flash, job: OtaJob) -> list[FlashWrite]:
     return write_pair(flash, _base(flash), OTA_MAGIC, payload)
 
 
-#: Longest URL ``ota apply`` accepts, so that a job record always fits its half page.
+#: Longest URL ``ota apply`` accepts, so that a job record always fits its half page (with a 64-character
+#: job id, a 128-digit signature, a 32-character version and a reason of at most MAX_REASON).
 MAX_URL = 1024
+MAX_REASON = 160

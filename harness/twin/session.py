@@ -7,6 +7,11 @@ connection puts everything back to unsent and schedules a reconnect after an exp
 (``mqtt.backoff_min`` doubling up to ``mqtt.backoff_max``, times a random 0.8-1.0). Connections are
 numbered; events about an older connection are stale and ignored (counted).
 
+Besides telemetry the session carries the boot's other MQTT traffic: after every CONNACK it
+subscribes to its ``subscriptions`` (clean session) and hands each message it receives to ``inbox``;
+reports given to :meth:`MqttSession.send` (OTA status) wait in an :class:`~harness.twin.outbox.Outbox`
+until acknowledged and go out first on every new connection.
+
 The session's legal moves are the :data:`SESSION_MOVES` table; anything else is an IllegalMove.
 """
 
@@ -25,10 +30,13 @@ from harness.twin.events import (
     NetConnected,
     NetDisconnect,
     NetDisconnected,
+    NetMessage,
     NetPublish,
     NetPublished,
+    NetSubscribe,
     Will,
 )
+from harness.twin.outbox import Outbox
 from harness.twin.sensors import Sensors
 from harness.twin.settings import Settings
 from harness.twin.states import IllegalMove
@@ -68,6 +76,10 @@ class Timers(Protocol):
     def cancel_timer(self, out: list[Action], name: str) -> None: ...
 
 
+#: Where a subscribed message goes: (topic, payload, retained, now, out).
+Inbox = Callable[[str, bytes, bool, float, list[Action]], None]
+
+
 @dataclass(frozen=True)
 class SessionStatistics:
     """What ``mqtt`` prints: link state, counters of this boot, the buffer."""
@@ -85,6 +97,9 @@ class SessionStatistics:
     in_flight: int
     dropped: int
     stale: int
+    received: int
+    outbox: int
+    outbox_dropped: int
     last_error: str
 
 
@@ -101,6 +116,8 @@ class MqttSession:
         rng: random.Random,
         timers: Timers,
         heap_free: Callable[[float], int],
+        subscriptions: tuple[str, ...] = (),
+        inbox: Inbox | None = None,
     ) -> None:
         self.settings = settings
         self.identity = identity
@@ -109,6 +126,9 @@ class MqttSession:
         self.rng = rng
         self.timers = timers
         self.heap_free = heap_free
+        self.subscriptions = subscriptions
+        self.inbox = inbox
+        self.outbox = Outbox()
         self.sensors = Sensors(settings, random.Random(rng.getrandbits(64)))
         self.buffer = StoreAndForward(settings.buffer, telemetry.encode_telemetry)
         self.state = DISABLED
@@ -120,7 +140,7 @@ class MqttSession:
         self.last_error = ""
         self._refs = 0
         self._status_refs: set[int] = set()
-        self._counts = dict.fromkeys(("connects", "disconnects", "published", "acked", "stale"), 0)
+        self._counts = dict.fromkeys(("connects", "disconnects", "published", "acked", "stale", "received"), 0)
         self.topic = telemetry.telemetry_topic(identity.device_id)
         self.status_topic = telemetry.status_topic(identity.device_id)
 
@@ -146,16 +166,29 @@ class MqttSession:
         else:
             raise IllegalMove(f"TimerFired({name!r}) is not a timer of the MQTT session ({self.state!r})")
 
-    def on_net(self, event: NetConnected | NetDisconnected | NetPublished, now: float, out: list[Action]) -> None:
+    def on_net(self, event: NetConnected | NetDisconnected | NetPublished | NetMessage, now: float,
+               out: list[Action]) -> None:  # fmt: skip
         if event.conn != self.conn or not self.live:
             self._counts["stale"] += 1
             return
-        if isinstance(event, NetConnected):
+        if isinstance(event, NetMessage):
+            self._counts["received"] += 1
+            if self.inbox is not None and event.topic in self.subscriptions:
+                self.inbox(event.topic, event.payload, event.retained, now, out)
+        elif isinstance(event, NetConnected):
             self._connected(now, out)
         elif isinstance(event, NetDisconnected):
             self._lost(now, out, "lost", event.reason)
         else:
             self._published(event.ref, out)
+
+    def send(self, topic: str, payload: bytes, out: list[Action], *, retain: bool = True,
+             coalesce: bool = False) -> None:  # fmt: skip
+        """Deliver a report (QoS 1) on this boot's connections: now when online, else after the next
+        CONNACK; re-sent after a lost connection until the broker acknowledges it."""
+        self.outbox.add(topic, payload, retain=retain, coalesce=coalesce)
+        if self.state == ONLINE:
+            self._send_outbox(out)
 
     def shutdown(self, now: float, out: list[Action]) -> None:
         """Before a software reset: say goodbye cleanly (status offline, DISCONNECT)."""
@@ -189,6 +222,9 @@ class MqttSession:
             in_flight=self.buffer.in_flight,
             dropped=self.buffer.dropped,
             stale=c["stale"],
+            received=c["received"],
+            outbox=len(self.outbox),
+            outbox_dropped=self.outbox.dropped,
             last_error=self.last_error,
         )
 
@@ -223,6 +259,9 @@ class MqttSession:
         self.attempts = 0
         self._counts["connects"] += 1
         self._publish_status(telemetry.online(self.identity, now + self.wall_offset, self._counts["connects"]), out)
+        for topic in self.subscriptions:
+            out.append(NetSubscribe(self.conn, topic, 1))
+        self._send_outbox(out)
         self._send_more(out)
 
     def _lost(self, now: float, out: list[Action], trigger: str, reason: str) -> None:
@@ -233,6 +272,7 @@ class MqttSession:
         self.last_error = reason
         self._counts["disconnects"] += 1
         self.buffer.connection_lost()
+        self.outbox.connection_lost()
         self._status_refs.clear()
         s = self.settings
         delay = min(s.backoff_max, s.backoff_min * 2 ** min(self.attempts, 30)) * self.rng.uniform(*JITTER)
@@ -275,9 +315,16 @@ class MqttSession:
             self._counts["published"] += 1
             in_flight += 1
 
+    def _send_outbox(self, out: list[Action]) -> None:
+        for entry in self.outbox.unsent():
+            entry.ref = self._next_ref()
+            out.append(NetPublish(self.conn, entry.topic, entry.payload, 1, entry.retain, entry.ref))
+
     def _published(self, ref: int, out: list[Action]) -> None:
         if ref in self._status_refs:
             self._status_refs.discard(ref)
+            return
+        if self.outbox.acknowledge(ref):
             return
         if self.buffer.acknowledge(ref) is not None:
             self._counts["acked"] += 1

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.twin.events import ConsoleInput, NetConnected, NetDisconnected, NetPublished, PowerOn, TimerFired
+from harness.twin.events import (
+    ConsoleInput,
+    NetConnected,
+    NetDisconnected,
+    NetMessage,
+    NetPublished,
+    PowerOn,
+    TimerFired,
+)
 from harness.twin.http_events import HttpChunk, HttpDone, HttpFailed, HttpResponse
 
 OFF = "off"  # constructed, not yet powered
@@ -37,6 +45,8 @@ def _move(handler: str, *states: str) -> Move:
     return Move(handler, frozenset(states))
 
 
+NET_EVENTS = (NetConnected, NetDisconnected, NetPublished, NetMessage)
+
 MOVES: dict[tuple[str, type], Move] = {
     (OFF, PowerOn): _move("power_on", BOOTING, HALTED),
     (BOOTING, ConsoleInput): _move("ignore_input", BOOTING),
@@ -47,8 +57,9 @@ MOVES: dict[tuple[str, type], Move] = {
     (BUSY, ConsoleInput): _move("console_input", BUSY),
     (BUSY, TimerFired): _move("timer", BUSY, RUNNING, RESET),
     # The MQTT session (harness.twin.session, its own table) hears the network while the app runs.
-    **{(RUNNING, net): _move("net", RUNNING) for net in (NetConnected, NetDisconnected, NetPublished)},
-    **{(BUSY, net): _move("net", BUSY) for net in (NetConnected, NetDisconnected, NetPublished)},
+    # Messages it subscribed to (OTA jobs) go to their owner; none of them resets the board by itself.
+    **{(RUNNING, net): _move("net", RUNNING) for net in NET_EVENTS},
+    **{(BUSY, net): _move("net", BUSY) for net in NET_EVENTS},
     (HALTED, ConsoleInput): _move("ignore_input", HALTED),
     # The OTA client (harness.twin.ota_client) hears its downloads; a verified image ends in a reboot.
     **{(RUNNING, http): _move("http", RUNNING, RESET) for http in (HttpResponse, HttpChunk, HttpDone, HttpFailed)},

@@ -102,5 +102,21 @@ def provisioned_flash(public_raw: bytes, *, factory_counter: int = 0, config: di
     return bytearray(flash.snapshot())
 
 
+def job_document(job_id: str, url: str, data: bytes, version: str, changes: dict[str, object] | None = None) -> bytes:
+    """The JSON job the harness publishes on ``devices/<id>/ota/job`` (``changes`` override fields,
+    None removes one)."""
+    import json
+
+    from harness.twin.image import parse_image
+
+    info = parse_image(data)
+    signature = getattr(info, "signature", None)
+    body: dict[str, object] = {"job_id": job_id, "version": version, "url": url, "size": len(data),
+                               "sha256": hashlib.sha256(data).hexdigest(),
+                               "signature": signature.hex() if signature else ""}  # fmt: skip
+    body.update(changes or {})
+    return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
+
+
 def apply_line(url: str, data: bytes, version: str) -> bytes:
     return f"ota apply {url} {hashlib.sha256(data).hexdigest()} {len(data)} {version}\r".encode()

@@ -7,8 +7,9 @@ power cut after the k-th page-program unit.
 
 Network actions go to an in-memory broker (:class:`MemoryBroker`): it accepts or refuses
 connections, acknowledges publishes after a one-way ``delay``, keeps retained messages, publishes
-the will when a connection dies uncleanly, and can stall (carry nothing, acknowledge nothing). Its
-answers are events queued in simulated time, next to the timers. The periodic timers of the
+the will when a connection dies uncleanly, keeps subscriptions (a test publishes to the device with
+:meth:`Pump.publish`, retained messages are delivered on SUBSCRIBE), and can stall (carry nothing,
+acknowledge nothing). Its answers are events queued in simulated time, next to the timers. The periodic timers of the
 telemetry loop (:data:`BACKGROUND`) only run when ``run(until=...)`` names an end time.
 """
 
@@ -33,8 +34,10 @@ from harness.twin import (
     NetConnected,
     NetDisconnect,
     NetDisconnected,
+    NetMessage,
     NetPublish,
     NetPublished,
+    NetSubscribe,
     PowerOn,
     Reboot,
     StartTimer,
@@ -72,6 +75,9 @@ class MemoryBroker:
     connects: list[int] = field(default_factory=list)
     attempts: list[float] = field(default_factory=list)  # when each CONNECT arrived, accepted or not
     last_connect: Any = None
+    subscriptions: dict[str, int] = field(default_factory=dict)  # topic -> the connection subscribed
+    to_device: dict[str, bytes] = field(default_factory=dict)  # retained messages for subscribers
+    delivered: list[tuple[float, str, bytes]] = field(default_factory=list)  # what reached a subscriber
 
     def telemetry(self) -> list[dict[str, Any]]:
         return [a.payload for a in self.arrivals if a.topic.endswith("/telemetry")]
@@ -80,7 +86,10 @@ class MemoryBroker:
         return [int(p["seq"]) for p in self.telemetry()]
 
     def statuses(self) -> list[dict[str, Any]]:
-        return [a.payload for a in self.arrivals if a.topic.endswith("/status")]
+        return [a.payload for a in self.arrivals if a.topic.endswith("/status") and "/ota/" not in a.topic]
+
+    def ota_statuses(self) -> list[dict[str, Any]]:
+        return [a.payload for a in self.arrivals if a.topic.endswith("/ota/status")]
 
     def accept(self, topic: str, payload: bytes, retain: bool, now: float) -> None:
         body = json.loads(payload)
@@ -94,6 +103,7 @@ class MemoryBroker:
             self.accept(self.will.topic, self.will.payload, self.will.retain, now)
         self.conn = None
         self.will = None
+        self.subscriptions.clear()
 
 
 class PowerCut(Exception):
@@ -141,6 +151,21 @@ class Pump:
             self.broker.lose_connection(self.now)
             self.schedule(0.0, NetDisconnected(conn, reason))
 
+    def publish(self, topic: str, payload: bytes, *, retain: bool = True) -> None:
+        """A client of the broker publishes to the device (an empty retained payload clears)."""
+        if retain:
+            if payload:
+                self.broker.to_device[topic] = payload
+            else:
+                self.broker.to_device.pop(topic, None)
+        conn = self.broker.subscriptions.get(topic)
+        if conn is not None and conn == self.broker.conn and not self.broker.stalled:
+            self._deliver(conn, topic, payload, False)
+
+    def _deliver(self, conn: int, topic: str, payload: bytes, retained: bool) -> None:
+        self.broker.delivered.append((self.now, topic, payload))
+        self.schedule(self.broker.delay, NetMessage(conn, topic, payload, retained))
+
     def schedule(self, delay: float, event: Event) -> None:
         self._order += 1
         self.net_events.append((self.now + delay, self._order, event))
@@ -163,7 +188,7 @@ class Pump:
                 self.states.append(action.state)
             elif isinstance(action, Halt):
                 self.halted = action.reason
-            elif isinstance(action, NetConnect | NetPublish | NetDisconnect):
+            elif isinstance(action, NetConnect | NetPublish | NetDisconnect | NetSubscribe):
                 self._net(action)
             elif isinstance(action, Reboot):
                 self.reboots.append(action.reason)
@@ -171,8 +196,15 @@ class Pump:
                 self.power_on(action.reason)
                 return
 
-    def _net(self, action: NetConnect | NetPublish | NetDisconnect) -> None:
+    def _net(self, action: NetConnect | NetPublish | NetDisconnect | NetSubscribe) -> None:
         broker, delay = self.broker, self.broker.delay
+        if isinstance(action, NetSubscribe):
+            if broker.conn == action.conn and not broker.stalled:
+                broker.subscriptions[action.topic] = action.conn
+                retained = broker.to_device.get(action.topic)
+                if retained is not None:
+                    self._deliver(action.conn, action.topic, retained, True)
+            return
         if isinstance(action, NetConnect):
             broker.attempts.append(self.now)
             broker.last_connect = action
@@ -191,6 +223,7 @@ class Pump:
         elif broker.conn == action.conn:
             if action.clean:
                 broker.conn = broker.will = None
+                broker.subscriptions.clear()
             else:
                 broker.lose_connection(self.now)
 

@@ -1,0 +1,125 @@
+"""The OTA job contract over MQTT on the device side: topics, the job document, status payloads.
+
+``devices/<id>/ota/job`` (QoS 1, retained by whoever deploys): one JSON object ::
+
+    {"job_id": "j-42", "version": "2.0.0", "url": "http://host:port/fw.img",
+     "size": 1048896, "sha256": "<64 hex>", "signature": "<128 hex>"}
+
+``job_id`` names the deployment (the device acts on each id once, so a redelivered or retained job
+is not installed twice); ``size``/``sha256`` are the image *file*'s; ``signature`` (optional) is the
+image's Ed25519 signature, which must be the one the downloaded image carries. An empty payload is
+the deployer clearing its retained job: nothing to do.
+
+``devices/<id>/ota/status`` (QoS 1, retained): one JSON object per report ::
+
+    {"job_id": "j-42", "phase": "downloading", "version": "2.0.0", "percent": 40, "reason": "",
+     "fw": "1.0.0", "boot_id": "…", "ts": 1700000000.123}
+
+``phase`` is ``downloading``, ``verifying``, ``rebooting``, ``trial``, ``committed``, ``rolled_back``,
+``rejected`` or ``failed``; ``fw`` is the version running when the report was made. A job that is
+refused before it starts (malformed, busy) gets a ``rejected`` report carrying its ``job_id`` when it
+had one. Compact JSON, fields in this order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+MAX_JOB_ID = 64
+MAX_VERSION = 32
+SIGNATURE_HEX = 128
+JOB_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+\-_]{0,31}")
+FIELDS = ("job_id", "version", "url", "size", "sha256", "signature")
+REQUIRED = ("job_id", "version", "url", "size", "sha256")
+
+
+def job_topic(device_id: str) -> str:
+    return f"devices/{device_id}/ota/job"
+
+
+def status_topic(device_id: str) -> str:
+    return f"devices/{device_id}/ota/status"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A well-formed job document (the URL, hash and size are checked by the OTA client)."""
+
+    job_id: str
+    version: str
+    url: str
+    size: int
+    sha256: str
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class BadJob:
+    """Why a job document cannot be acted on; ``job_id`` when the document named one."""
+
+    reason: str
+    job_id: str = ""
+
+
+def parse_job(payload: bytes) -> JobRequest | BadJob | None:
+    """The job in ``payload``; None for an empty payload (a cleared retained job)."""
+    if not payload:
+        return None
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return BadJob(f"job: not JSON ({str(exc).splitlines()[0][:80]})")
+    if not isinstance(body, dict):
+        return BadJob(f"job: expected a JSON object, got {type(body).__name__}")
+    job_id = body.get("job_id")
+    named = job_id if isinstance(job_id, str) and JOB_ID.fullmatch(job_id) else ""
+    problem = _problem(body)
+    if problem is not None:
+        return BadJob(f"job: {problem}", named)
+    return JobRequest(
+        job_id=body["job_id"],
+        version=body["version"],
+        url=body["url"],
+        size=body["size"],
+        sha256=body["sha256"].lower(),
+        signature=str(body.get("signature") or "").lower(),
+    )
+
+
+def _problem(body: dict[str, object]) -> str | None:
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        return f"unknown field {unknown[0]!r} (expected {', '.join(FIELDS)})"
+    missing = [name for name in REQUIRED if name not in body]
+    if missing:
+        return f"missing field {missing[0]!r}"
+    job_id, version, url, size = body["job_id"], body["version"], body["url"], body["size"]
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+        return f"job_id expects 1-{MAX_JOB_ID} of A-Z a-z 0-9 _ . : - (got {str(job_id)[:80]!r})"
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
+        return f"version expects up to {MAX_VERSION} characters like 2.0.0 (got {str(version)[:80]!r})"
+    if not isinstance(url, str):
+        return f"url expects a string (got {type(url).__name__})"
+    if isinstance(size, bool) or not isinstance(size, int):
+        return f"size expects a whole number of bytes (got {size!r})"
+    for name, length in (("sha256", 64), ("signature", SIGNATURE_HEX)):
+        value = body.get(name)
+        if name == "signature" and value in (None, ""):
+            continue
+        if not isinstance(value, str) or len(value) != length or not _is_hex(value):
+            return f"{name} expects {length} hex digits (got {str(value)[:80]!r})"
+    return None
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text.lower())
+
+
+def encode_status(job_id: str, phase: str, version: str, percent: int, reason: str, *, fw: str, boot_id: str,
+                  ts: float) -> bytes:  # fmt: skip
+    body = {"job_id": job_id, "phase": phase, "version": version, "percent": percent, "reason": reason,
+            "fw": fw, "boot_id": boot_id, "ts": round(ts, 3)}  # fmt: skip
+    return json.dumps(body, separators=(",", ":")).encode()

@@ -1,0 +1,205 @@
+"""OTA jobs over MQTT in the core: a job on devices/<id>/ota/job, every step on devices/<id>/ota/status.
+
+The in-memory broker of the pump keeps retained messages and subscriptions like a real one, so the
+cases a deployer meets are all here: a job retained before the device came online, a job redelivered
+after every reconnect and boot, a job the device cannot use, and reports made while offline.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.ota import KeyPair, build_signed_image
+from harness.twin.flash import Flash
+from harness.twin.ota_jobs import BadJob, JobRequest, parse_job
+from harness.twin.ota_record import read_job
+
+from .ota_pump import LAYOUT, PAYLOAD, URL, OtaPump, job_document, provisioned_flash
+
+KEYS = KeyPair.ephemeral()
+JOB_TOPIC = "devices/twin-0001/ota/job"
+BROKER = {"mqtt.host": "broker.test", "mqtt.port": "1883"}
+
+
+def signed(version: str = "2.0.0", **kwargs: object) -> bytes:
+    return build_signed_image(version, KEYS, size=PAYLOAD, **kwargs).data  # type: ignore[arg-type]
+
+
+def online(image: bytes | None = None, *, config: dict[str, str] | None = None) -> OtaPump:
+    pump = OtaPump(provisioned_flash(KEYS.public_raw, config={**BROKER, **(config or {})}), layout=LAYOUT)
+    if image is not None:
+        pump.http.publish(URL, image)
+    pump.boot()
+    assert pump.broker.subscriptions == {JOB_TOPIC: pump.broker.conn}
+    return pump
+
+
+def version(pump: OtaPump) -> str:
+    pump.take()  # what the device printed on its own (OTA lines)
+    return pump.command("version")[0]
+
+
+def phases(pump: OtaPump, job_id: str) -> list[str]:
+    return [s["phase"] for s in pump.broker.ota_statuses() if s["job_id"] == job_id]
+
+
+def test_a_job_published_on_the_topic_is_installed_and_every_step_is_reported() -> None:
+    image = signed(security_counter=2)
+    pump = online(image)
+    pump.publish(JOB_TOPIC, job_document("j-1", URL, image, "2.0.0"))
+    pump.run()
+    reports = [s for s in pump.broker.ota_statuses() if s["job_id"] == "j-1"]
+    seen = [s["phase"] for s in reports]
+    assert seen[0] == "downloading" and seen[-1] == "committed", seen
+    # Each step in order; the retained job redelivered on the trial boot's connection is re-reported
+    # as "trial", never started again (one download).
+    steps = [p for i, p in enumerate(seen) if i == 0 or p != seen[i - 1]]
+    assert steps == ["downloading", "verifying", "rebooting", "trial", "committed"], seen
+    assert len(pump.http.requests) == 1
+    percents = [s["percent"] for s in reports if s["phase"] == "downloading"]
+    assert percents == sorted(percents) and percents[0] == 0 and percents[-1] >= 90, percents
+    assert reports[-1]["fw"] == "2.0.0" and reports[0]["fw"] == "1.0.0"
+    assert reports[-1]["ts"] >= reports[0]["ts"] >= 1_700_000_000
+    assert "OTA job j-1: 2.0.0 from " + URL in pump.take()
+    assert version(pump).startswith("fw 2.0.0 slot=B ")
+    record = read_job(Flash(pump.flash, LAYOUT))
+    assert record is not None and (record.job_id, record.phase) == ("j-1", "committed")
+    assert json.loads(pump.command("ota status")[0])["job_id"] == "j-1"
+
+
+def test_a_job_retained_before_the_device_came_online_is_picked_up_at_connect() -> None:
+    image = signed(security_counter=2)
+    pump = OtaPump(provisioned_flash(KEYS.public_raw, config=BROKER), layout=LAYOUT)
+    pump.http.publish(URL, image)
+    pump.publish(JOB_TOPIC, job_document("early", URL, image, "2.0.0"))
+    pump.boot()
+    assert phases(pump, "early")[-1] == "committed"
+    assert version(pump).startswith("fw 2.0.0")
+
+
+def test_redelivery_of_a_finished_job_re_reports_its_outcome_and_installs_nothing() -> None:
+    image = signed(security_counter=2)
+    pump = online(image)
+    pump.publish(JOB_TOPIC, job_document("j-2", URL, image, "2.0.0"))
+    pump.run()
+    writes, requests = len(pump.writes), len(pump.http.requests)
+    pump.drop_connection()  # reconnect: the retained job comes again
+    pump.run(until=pump.now + 30)
+    pump.power_cut()
+    pump.boot()  # and again on the next boot
+    assert len(pump.http.requests) == requests
+    assert phases(pump, "j-2")[-2:] == ["committed", "committed"]
+    boot_writes = len(pump.writes) - writes  # only boot-control writes of the boots
+    assert boot_writes <= 4, boot_writes
+
+
+def test_the_outcome_survives_a_power_cut_before_its_puback() -> None:
+    """Committed on the device, but the report never reached the broker: the next boot says it."""
+    image = signed(security_counter=2)
+    pump = online(image)
+    pump.publish(JOB_TOPIC, job_document("j-3", URL, image, "2.0.0"))
+    for _ in range(5000):  # to the trial boot, online (its health check needs the broker)
+        pump.run(until=pump.now + 0.01)
+        device = pump.device
+        if device and device.ota and device.ota.trial_boot and device.session and device.session.state == "online":
+            break
+    pump.broker.stalled = True  # the link carries nothing more...
+    for _ in range(5000):
+        pump.run(until=pump.now + 0.01)
+        record = read_job(Flash(pump.flash, LAYOUT))
+        if record is not None and record.phase == "committed":
+            break
+    assert record is not None and record.phase == "committed"
+    pump.power_cut()  # ...so the committed report never left when the power went
+    assert "committed" not in phases(pump, "j-3")
+    pump.broker.stalled = False
+    pump.boot()
+    assert phases(pump, "j-3")[-1] == "committed"
+
+
+def test_a_rollback_is_reported_with_the_job_id_by_the_old_firmware() -> None:
+    image = signed(variant="crash-on-boot", security_counter=2)
+    pump = online(image)
+    pump.publish(JOB_TOPIC, job_document("bad-1", URL, image, "2.0.0"))
+    pump.run(until=pump.now + 120)
+    reports = [s for s in pump.broker.ota_statuses() if s["job_id"] == "bad-1"]
+    assert reports[-1]["phase"] == "rolled_back", reports
+    assert reports[-1]["fw"] == "1.0.0" and "not-confirmed" in reports[-1]["reason"]
+    assert version(pump).startswith("fw 1.0.0 slot=A ")
+
+
+def test_offline_progress_is_coalesced_and_delivered_after_reconnect() -> None:
+    image = signed(security_counter=2)
+    pump = online(image)
+    pump.publish(JOB_TOPIC, job_document("j-4", URL, image, "2.0.0"))
+    pump.run(until=pump.now + 0.002)  # the job arrived, the download started
+    pump.broker.up = False
+    pump.drop_connection()
+    session = pump.device.session if pump.device else None
+    pump.run(until=pump.now + 0.2)  # the whole download happens offline; verify; reboot ...
+    assert "committed" not in phases(pump, "j-4")
+    assert session is not None and session.outbox.replaced > 0
+    pump.broker.up = True
+    pump.run(until=pump.now + 60)
+    seen = phases(pump, "j-4")
+    assert seen[-1] == "committed", seen
+    assert seen.count("downloading") < 6, seen  # not every tenth: the latest progress only
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (b"not json", "job: not JSON"),
+        (b"[1, 2]", "job: expected a JSON object, got list"),
+        ({"job_id": None}, "job: missing field 'job_id'"),
+        ({"url": None}, "job: missing field 'url'"),
+        ({"colour": "red"}, "job: unknown field 'colour'"),
+        ({"size": "big"}, "job: size expects a whole number of bytes"),
+        ({"sha256": "abc"}, "job: sha256 expects 64 hex digits"),
+        ({"signature": "00"}, "job: signature expects 128 hex digits"),
+        ({"version": "two point oh"}, "job: version expects up to 32 characters"),
+        ({"url": "ftp://x/fw.img"}, "ota apply expects an http:// URL"),
+        ({"size": 10}, "ota apply expects a size"),
+        ({"signature": "ab" * 64}, "signature-mismatch"),
+        ({"sha256": "00" * 32}, "hash"),
+    ],
+)
+def test_a_job_the_device_cannot_use_is_rejected_with_its_reason(document: object, reason: str) -> None:
+    image = signed(security_counter=2)
+    pump = online(image)
+    if isinstance(document, bytes):
+        payload = document
+    else:
+        assert isinstance(document, dict)
+        payload = job_document("j-bad", URL, image, "2.0.0", document)
+    pump.publish(JOB_TOPIC, payload)
+    pump.run()
+    reports = pump.broker.ota_statuses()
+    assert reports and reports[-1]["phase"] == "rejected", reports
+    assert reason in reports[-1]["reason"], reports[-1]
+    named = isinstance(document, dict) and "job_id" not in document
+    assert reports[-1]["job_id"] == ("j-bad" if named else "")
+    assert version(pump).startswith("fw 1.0.0 slot=A ")
+    assert pump.reboots == []
+
+
+def test_a_second_job_while_one_is_running_is_refused_and_the_first_goes_on() -> None:
+    image = signed(security_counter=2)
+    pump = online(image)
+    pump.publish(JOB_TOPIC, job_document("first", URL, image, "2.0.0"))
+    pump.run(until=pump.now + 0.005)
+    pump.publish(JOB_TOPIC, job_document("second", URL, image, "2.0.0"), retain=False)
+    pump.run()
+    assert phases(pump, "second") == ["rejected"]
+    assert "busy" in next(s for s in pump.broker.ota_statuses() if s["job_id"] == "second")["reason"]
+    assert phases(pump, "first")[-1] == "committed"
+
+
+def test_an_empty_retained_payload_clears_the_job_and_is_not_a_job() -> None:
+    assert parse_job(b"") is None
+    assert isinstance(parse_job(b"{}"), BadJob)
+    job = parse_job(json.dumps({"job_id": "a", "version": "1.2.3", "url": "http://h/f", "size": 300,
+                                "sha256": "AB" * 32}).encode())  # fmt: skip
+    assert job == JobRequest("a", "1.2.3", "http://h/f", 300, "ab" * 32, "")
