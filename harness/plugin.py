@@ -309,7 +309,7 @@ def ota(request: pytest.FixtureRequest) -> Any:
     """
     services = _services(request, "ota")
     if services.ota is None:
-        pytest.skip("the device profile has no ota_apply command")
+        pytest.skip("the device profile takes no update (neither ota_delivery: mqtt nor an ota_apply command)")
     return services.ota
 
 

@@ -1,9 +1,12 @@
 """Updates as a test sees them: build and sign an image, serve it, start the job, follow it to its outcome.
 
-The job starts with the device profile's ``ota_apply`` command; the outcome and the phases are read
-from the console as the profile's ``ota_outcome`` / ``ota_phase`` patterns describe, so a team adapts
-this to its own firmware with data. Every phase becomes an ``ota`` journal record (the soak report's
-OTA table and timings), and each deployment an ``ota.result`` record.
+How a job reaches the firmware is the device profile's ``ota_delivery``: ``mqtt`` publishes a JSON job
+(retained, QoS 1) on the device's job topic and takes the phases and the outcome from the reports on
+its status topic (:mod:`harness.services.ota_jobs`); ``console`` types the profile's ``ota_apply``
+command and reads them from the console with the ``ota_outcome`` / ``ota_phase`` patterns. Either way
+the console lines of the update are kept (failure messages show them with the last status), every
+phase becomes an ``ota`` journal record (the soak report's OTA table and timings) and each deployment
+an ``ota.result`` record.
 """
 
 from __future__ import annotations
@@ -16,18 +19,29 @@ from typing import Any
 
 from harness.errors import CapabilityMissing, DeviceError, ExpectTimeout
 
+OUTCOMES = frozenset({"committed", "rolled_back", "rejected", "failed"})
+
 
 @dataclass
 class OtaOutcome:
-    """What one deployment did: the outcome, the timings, and the console lines that show it."""
+    """What one deployment did: the outcome, the timings, and the console lines and reports that show it.
 
-    result: str  # committed | rolled_back | rejected | timeout
+    ``timings`` has one entry per phase, ``<phase>_s`` = seconds from that phase to the next: ``job_s``
+    (job sent to the download starting), ``downloading_s`` (the download), ``verifying_s`` (verify and
+    arm), ``rebooting_s`` (reboot into the trial), ``trial_s`` (trial boot to confirm, or to the
+    rollback), as far as the update got.
+    """
+
+    result: str  # committed | rolled_back | rejected | failed | timeout
     version: str
     reason: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     boots: int = 0
     running: str = ""  # the version the device runs afterwards
+    job_id: str = ""
+    via: str = "console"  # how the job was delivered: mqtt | console
+    reports: list[str] = field(default_factory=list)  # the status reports of this job, as one line each
 
     @property
     def duration(self) -> float:
@@ -42,23 +56,32 @@ class OtaJob:
     size: int
     mark: int
     started: float
+    job_id: str = ""
+    via: str = "console"
 
 
 class OtaService:
     """Build, sign, serve and deploy images to one device (the ``ota`` fixture)."""
 
-    def __init__(self, dut: Any, artifacts: Any, artifacts_url: str, journal: Any, device: str) -> None:
+    def __init__(self, dut: Any, artifacts: Any, artifacts_url: str, journal: Any, device: str, *,
+                 jobs: Any = None) -> None:  # fmt: skip
         from harness.ota import KeyPair
 
         profile = dut.profile
-        if not profile.ota_apply:
-            raise CapabilityMissing(f"device profile {profile.name!r} has no ota_apply command")
+        if not profile.takes_ota:
+            raise CapabilityMissing(f"device profile {profile.name!r} takes no update: it sets neither "
+                                    "ota_delivery: mqtt nor an ota_apply command")  # fmt: skip
+        if profile.ota_delivery == "mqtt" and jobs is None:
+            raise CapabilityMissing(f"device profile {profile.name!r} takes updates over MQTT, but the rig "
+                                    "has no broker for the job channel")  # fmt: skip
         self.dut = dut
+        self.jobs = jobs  # harness.services.ota_jobs.OtaJobChannel, for ota_delivery: mqtt
         self.artifacts = artifacts
         self.artifacts_url = artifacts_url.rstrip("/")
         self.journal = journal
         self.device = device
         self.key = KeyPair.ephemeral()
+        self.via = profile.ota_delivery
         self._outcome = re.compile(profile.ota_outcome, re.MULTILINE)
         self._phase = re.compile(profile.ota_phase)
         self._counter = 0
@@ -91,37 +114,57 @@ class OtaService:
         image = build_signed_image(version, self.key, **kwargs)
         return image if corrupt in ("none", "") else make_faulty(image, corrupt)
 
-    def deploy(self, image: Any, *, expect: str | None = "committed", timeout: float = 300.0) -> OtaOutcome:
-        """Serve ``image``, start the job, follow the console to the outcome; raise if it is not ``expect``."""
-        return self.finish(self.start(image), expect=expect, timeout=timeout)
+    def deploy(self, image: Any, *, expect: str | None = "committed", timeout: float = 300.0,
+               via: str | None = None, job: dict[str, Any] | None = None) -> OtaOutcome:  # fmt: skip
+        """Serve ``image``, send the job, follow it to the outcome; raise DeviceError if it is not ``expect``.
 
-    def start(self, image: Any) -> OtaJob:
+        ``via`` overrides the profile's delivery (``mqtt`` or ``console``); ``job`` overrides fields of
+        the MQTT job document (a test of what the firmware does with a wrong one).
+        """
+        return self.finish(self.start(image, via=via, job=job), expect=expect, timeout=timeout)
+
+    def start(self, image: Any, *, via: str | None = None, job: dict[str, Any] | None = None) -> OtaJob:
         """Serve ``image`` and send the job; returns at once (a test may cut power meanwhile)."""
         import hashlib
 
+        via = via or self.via
+        if via not in ("mqtt", "console"):
+            raise ValueError(f"ota: via expects 'mqtt' or 'console', got {via!r}")
+        if via == "mqtt" and self.jobs is None:
+            raise CapabilityMissing(f"device profile {self.dut.profile.name!r} takes no jobs over MQTT")
+        if via == "console" and not self.dut.profile.ota_apply:
+            raise CapabilityMissing(f"device profile {self.dut.profile.name!r} has no ota_apply command")
         if not self._provisioned:
             self.provision()
         manifest = image.manifest
-        # The job names the file it serves: what an attacker who cannot sign could still get right.
+        # The job names the file it serves (what an attacker who cannot sign could still get right) and
+        # the signature of the manifest, the image as it was published.
         sha256 = hashlib.sha256(image.data).hexdigest()
         name = f"{self.device}-{manifest.version}-{sha256[:12]}.img"
         self.artifacts.publish(name, image.data)
         url = f"{self.artifacts_url}/{name}"
-        job = OtaJob(manifest.version, url, sha256, len(image.data), self.dut.console.mark(), time.monotonic())
-        self._record("job", job.version, url=url, size=job.size)
+        mark, started = self.dut.console.mark(), time.monotonic()
+        if via == "mqtt":
+            from harness.services.ota_jobs import new_job_id
+
+            document = {"job_id": new_job_id(self.device), "version": manifest.version, "url": url,
+                        "size": len(image.data), "sha256": sha256, "signature": manifest.signature}  # fmt: skip
+            document.update(job or {})
+            sent = OtaJob(manifest.version, url, sha256, len(image.data), mark, started, str(document["job_id"]), via)
+            self._record("job", sent.version, url=url, size=sent.size, job_id=sent.job_id, via=via)
+            self.jobs.publish_job(self.device, document)
+            return sent
+        sent = OtaJob(manifest.version, url, sha256, len(image.data), mark, started)
+        self._record("job", sent.version, url=url, size=sent.size, via=via)
         self.dut.console.sendline(
-            self.dut.profile.ota_apply.format(url=url, sha256=sha256, size=job.size, version=job.version)
+            self.dut.profile.ota_apply.format(url=url, sha256=sha256, size=sent.size, version=sent.version)
         )
-        return job
+        return sent
 
     def finish(self, job: OtaJob, *, expect: str | None = "committed", timeout: float = 300.0) -> OtaOutcome:
-        """Follow ``job`` on the console to its outcome; raise DeviceError if it is not ``expect``."""
-        try:
-            m = self.dut.console.expect(self._outcome, timeout=timeout)
-            result, reason = m.group("phase"), (m.groupdict().get("reason") or "")
-        except ExpectTimeout:
-            result, reason = "timeout", f"no outcome within {timeout:g}s"
-        outcome = self._follow(job.mark, job.started, job.version, result, reason)
+        """Follow ``job`` to its outcome; raise DeviceError if it is not ``expect``."""
+        outcome = self._finish_mqtt(job, timeout) if job.via == "mqtt" else self._finish_console(job, timeout)
+        result = outcome.result
         if result in ("committed", "rolled_back") and not self.dut.is_responsive():
             self.dut.wait_ready(reason="ota")
         outcome.running = self._running_version()
@@ -130,11 +173,50 @@ class OtaService:
                             expected=expect, as_expected=as_expected, duration=round(outcome.duration, 3),
                             timings=outcome.timings, running=outcome.running)
         if not as_expected:
-            tail = " | ".join(outcome.lines[-8:])
+            tail = " | ".join(outcome.lines[-8:]) or "<none>"
+            status = outcome.reports[-1] if outcome.reports else "<none>"
+            last = f"last status: {status}; " if job.via == "mqtt" else ""
             raise DeviceError(f"OTA of {job.version} ended {outcome.result!r}"
                               f"{f' ({outcome.reason})' if outcome.reason else ''}, expected {expect!r}; "
-                              f"device runs {outcome.running or '?'}; last console lines: {tail}")
+                              f"device runs {outcome.running or '?'}; {last}last console lines: {tail}")
         return outcome
+
+    def _finish_console(self, job: OtaJob, timeout: float) -> OtaOutcome:
+        try:
+            m = self.dut.console.expect(self._outcome, timeout=timeout)
+            result, reason = m.group("phase"), (m.groupdict().get("reason") or "")
+        except ExpectTimeout:
+            result, reason = "timeout", f"no outcome within {timeout:g}s"
+        return self._follow(job.mark, job.started, job.version, result, reason)
+
+    def _finish_mqtt(self, job: OtaJob, timeout: float) -> OtaOutcome:
+        """The outcome from the device's status reports; phases and timings from the reports too."""
+        final = self.jobs.wait_outcome(self.device, job.job_id, timeout)
+        reports = self.jobs.reports(self.device, job.job_id)
+        if final is None:
+            last = f"; last status: {reports[-1]}" if reports else "; no status report of this job arrived"
+            result, reason = "timeout", f"no outcome within {timeout:g}s{last}"
+        else:
+            result, reason = final.phase, final.reason
+            self.jobs.clear_job(self.device)  # over: a device connecting later finds nothing to do
+        lines = self.dut.console.timed_lines_since(job.mark)
+        t0 = time.time() - (time.monotonic() - job.started)
+        marks: list[tuple[str, float]] = [("job", t0)]
+        for report in reports:
+            if report.phase in OUTCOMES:
+                break
+            if report.phase != marks[-1][0]:
+                when = max(report.when, marks[-1][1])
+                marks.append((report.phase, when))
+                self._record(report.phase, job.version, t=when, job_id=job.job_id, percent=report.percent)
+        end = max(final.when, marks[-1][1]) if final is not None else time.time()
+        marks.append((result, end))
+        timings = {f"{a}_s": round(tb - ta, 3) for (a, ta), (_, tb) in itertools.pairwise(marks)}
+        self._record(result, job.version, t=end, reason=reason or None, timings=timings, job_id=job.job_id)
+        boot_done = re.compile(self.dut.profile.boot_done)
+        boots = sum(1 for _, line in lines if boot_done.search(line))
+        return OtaOutcome(result, job.version, reason, timings, [line for _, line in lines], boots,
+                          job_id=job.job_id, via="mqtt", reports=[str(r) for r in reports])  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         """The firmware's own view (``ota status`` on the twin): one JSON line."""
@@ -161,6 +243,10 @@ class OtaService:
         timings = {f"{a}_s": round(tb - ta, 3) for (a, ta), (_, tb) in itertools.pairwise(marks)}
         self._record(result, version, t=end, reason=reason or None, timings=timings)
         return OtaOutcome(result, version, reason, timings, [line for _, line in lines], boots)
+
+    def reports(self, job_id: str | None = None) -> list[Any]:
+        """The device's status reports over MQTT (of one job, or all), as they arrived."""
+        return [] if self.jobs is None else self.jobs.reports(self.device, job_id)
 
     def _running_version(self) -> str:
         try:

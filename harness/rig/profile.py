@@ -72,6 +72,17 @@ class DeviceProfile(_Strict):
         description="command template that starts an update: {url}, {sha256}, {size}, {version}; "
         "empty: the firmware takes no update from its console",
     )
+    ota_delivery: Literal["console", "mqtt"] = Field(
+        default="console",
+        description="how update jobs reach the firmware: 'mqtt' publishes a JSON job on ota_job_topic and "
+        "follows the reports on ota_status_topic (docs/ota.md); 'console' types ota_apply and follows the console",
+    )
+    ota_job_topic: str = Field(
+        default="devices/{device_id}/ota/job", description="topic the firmware takes jobs from: {device_id}"
+    )
+    ota_status_topic: str = Field(
+        default="devices/{device_id}/ota/status", description="topic the firmware reports job status on: {device_id}"
+    )
     ota_key_setup: list[str] = Field(
         default_factory=list, description="commands that provision the update-signing public key: {pubkey_hex}"
     )
@@ -90,6 +101,18 @@ class DeviceProfile(_Strict):
     telemetry_interval_key: str | None = Field(
         default=None, description="setting (for set_config) that holds the telemetry period in seconds"
     )
+
+    @property
+    def takes_ota(self) -> bool:
+        """The firmware can be given an update: over MQTT, or with a console command."""
+        return self.ota_delivery == "mqtt" or bool(self.ota_apply)
+
+    @field_validator("ota_job_topic", "ota_status_topic")
+    @classmethod
+    def _device_topic(cls, value: str) -> str:
+        if value.count("{device_id}") != 1 or any(c in value.replace("{device_id}", "") for c in "{}+#"):
+            raise ValueError(f"expected an MQTT topic with {{device_id}} once and no wildcards, got {value!r}")
+        return value
 
     @field_validator("boot_done", "error_pattern")
     @classmethod

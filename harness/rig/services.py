@@ -27,6 +27,7 @@ class RigServices:
         self.artifacts: Any = None
         self.artifacts_url = ""
         self.ota: Any = None
+        self.ota_jobs: Any = None
         self.device_host = ""
         self.device_port = 0
         self._closers: list[Callable[[], None]] = []
@@ -91,13 +92,25 @@ class RigServices:
             dut.command(template.format(**values))
         if interval is not None and profile.telemetry_interval_key:
             dut.set_config(profile.telemetry_interval_key, f"{interval:g}")
-        if profile.ota_apply:
+        if profile.takes_ota:
             from harness.rig.ota import OtaService
 
-            self.ota = OtaService(dut, self.artifacts, self.artifacts_url, self.collector.journal, device_id)
+            self.ota = OtaService(dut, self.artifacts, self.artifacts_url, self.collector.journal, device_id,
+                                  jobs=self._job_channel(profile) if profile.ota_delivery == "mqtt" else None)
             self.ota.provision(reboot=profile.broker_apply != "reboot")
         if profile.broker_apply == "reboot":
             dut.reboot()  # one reboot makes the firmware take every setting above
+
+    def _job_channel(self, profile: Any) -> Any:
+        """The deployer's MQTT client (jobs out, status in), straight to the broker; one per run."""
+        if self.ota_jobs is None:
+            from harness.services.ota_jobs import OtaJobChannel
+
+            self.ota_jobs = OtaJobChannel(self.broker.endpoint, self.collector.journal,
+                                          job_topic=profile.ota_job_topic,
+                                          status_topic=profile.ota_status_topic).start()  # fmt: skip
+            self._closers.append(self.ota_jobs.close)
+        return self.ota_jobs
 
     def close(self) -> None:
         errors = []

@@ -163,6 +163,6 @@ class RigSpec(_Strict):
             caps.add("telemetry")
             if self.services.network:
                 caps.add("network")
-            if self.profile.ota_apply:
+            if self.profile.takes_ota:
                 caps.add("ota")
         return frozenset(caps)
