@@ -1,0 +1,90 @@
+"""OTA over MQTT on the device: the job on devices/<id>/ota/job, every step reported on devices/<id>/ota/status.
+
+Runs on any rig whose profile delivers updates over MQTT (``ota_delivery: mqtt``); the reference suite's
+other OTA tests use the same path through ``ota.deploy``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.requires("ota")
+
+STEPS = ["downloading", "verifying", "rebooting", "trial", "committed"]
+
+
+@pytest.fixture
+def mqtt_ota(ota):
+    if ota.via != "mqtt":
+        pytest.skip(f"the device profile delivers updates by {ota.via}, not MQTT")
+    return ota
+
+
+def steps(reports):
+    phases = [r.phase for r in reports]
+    return [p for i, p in enumerate(phases) if i == 0 or p != phases[i - 1]]
+
+
+def test_every_step_of_an_update_is_reported_with_the_job_id(dut, mqtt_ota, artifacts):
+    outcome = mqtt_ota.deploy(mqtt_ota.build("5.1.0"), expect="committed", timeout=120)
+    assert outcome.via == "mqtt" and outcome.job_id
+    reports = mqtt_ota.reports(outcome.job_id)
+    assert steps(reports) == STEPS, [str(r) for r in reports]
+    progress = [r.percent for r in reports if r.phase == "downloading"]
+    assert progress[0] == 0 and progress == sorted(progress) and progress[-1] >= 90, progress
+    assert reports[0].fw != "5.1.0" and reports[-1].fw == "5.1.0"  # who reported: the old, then the new firmware
+    assert {"downloading_s", "verifying_s", "rebooting_s", "trial_s"} <= outcome.timings.keys(), outcome.timings
+    # The job is over: rebooting (a new connection, a new subscription) installs nothing again.
+    served = artifacts.statistics()["requests"]
+    dut.reboot()
+    dut.command("version")
+    assert artifacts.statistics()["requests"] == served
+    assert steps(mqtt_ota.reports(outcome.job_id)) == STEPS
+
+
+def test_download_over_3g_with_a_partition_in_the_middle_resumes_and_commits(mqtt_ota, network, artifacts):
+    network.profile("3g")
+    resumed = artifacts.statistics()["resumed"]
+    job = mqtt_ota.start(mqtt_ota.build("5.2.0"))
+    before = mqtt_ota.jobs.wait_for(mqtt_ota.device, job.job_id, lambda r: r.percent >= 20, timeout=60)
+    assert before is not None, mqtt_ota.reports(job.job_id)
+    network.partition(15)  # heals by itself; the device's MQTT and HTTP both lose the link
+    outcome = mqtt_ota.finish(job, expect="committed", timeout=180)
+    assert outcome.running == "5.2.0"
+    assert artifacts.statistics()["resumed"] > resumed  # the rest came with Range, not from byte 0
+    reports = mqtt_ota.reports(job.job_id)
+    assert steps(reports)[-4:] == STEPS[1:], [str(r) for r in reports]
+    after = [r.percent for r in reports if r.phase == "downloading" and r.arrival > before.arrival]
+    assert after and min(after) >= before.percent, (before, after)
+
+
+@pytest.mark.parametrize(
+    ("job", "reason"),
+    [
+        ({"signature": "00" * 64}, "signature-mismatch"),
+        ({"sha256": "not-a-hash"}, "job: sha256 expects 64 hex digits"),
+        ({"size": -1}, "ota apply expects a size"),
+        ({"url": "ftp://example.invalid/fw.img"}, "ota apply expects an http:// URL"),
+    ],
+)
+def test_a_job_the_device_cannot_trust_is_rejected_and_the_old_version_keeps_running(dut, mqtt_ota, job, reason):
+    before = dut.version()
+    outcome = mqtt_ota.deploy(mqtt_ota.build("5.3.0"), job=job, expect="rejected", timeout=60)
+    assert reason in outcome.reason, outcome
+    assert outcome.running == before
+    assert [r.phase for r in mqtt_ota.reports(outcome.job_id)][-1] == "rejected"
+
+
+def test_a_rollback_is_reported_by_the_firmware_that_took_over_again(dut, mqtt_ota):
+    before = dut.version()
+    outcome = mqtt_ota.deploy(mqtt_ota.build("5.4.0", variant="fail-health"), expect="rolled_back", timeout=180)
+    last = mqtt_ota.reports(outcome.job_id)[-1]
+    assert (last.phase, last.fw) == ("rolled_back", before), last
+    assert "not-confirmed" in last.reason
+
+
+def test_the_console_path_still_installs(dut, ota):
+    if not dut.profile.ota_apply:
+        pytest.skip("the device profile has no ota_apply command")
+    outcome = ota.deploy(ota.build("5.5.0"), via="console", expect="committed", timeout=120)
+    assert outcome.via == "console" and outcome.running == "5.5.0"
