@@ -38,6 +38,8 @@ MISC_PERIOD = 0.5  # seconds between paho keepalive checks (well under any keepa
 CONNECT_TIMEOUT = 2.0  # TCP connect; the broker is on loopback or the local network
 FLUSH_ATTEMPTS = 8  # non-blocking writes tried to push out a clean DISCONNECT
 MAX_INFLIGHT = 64  # paho's own cap; the core keeps its window well below it
+LINGER = 2.0  # seconds a cleanly closed connection waits for the broker to close its side
+DISCONNECT_PACKET = b"\xe0\x00"  # MQTT 3.1.1 DISCONNECT
 
 
 class MqttLink:
@@ -127,15 +129,62 @@ class MqttLink:
         client = self.client
         if client is None or action.conn != self.conn:
             return
-        if action.clean:
-            self.client = None  # no event follows a NetDisconnect
-            client.disconnect()
-            for _ in range(FLUSH_ATTEMPTS):
-                if client.socket() is None or not client.want_write():
-                    break
-                client.loop_write()
-            self.client = client
-        self.close()
+        if not action.clean:
+            self.close()
+            return
+        # A clean end: everything queued, then DISCONNECT, then a half-close, and the socket is kept
+        # reading until the broker closes its side. Closing at once (what paho does after DISCONNECT)
+        # with PUBACKs still unread makes the kernel send an RST, and the broker then throws away what
+        # it had not read yet: the last reports, the DISCONNECT itself (so it publishes the will).
+        self.client = None  # no event follows a NetDisconnect
+        for _ in range(FLUSH_ATTEMPTS):
+            if client.socket() is None or not client.want_write():
+                break
+            client.loop_write()
+        sock = client.socket()
+        self._refs.clear()
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+        if not isinstance(sock, socket.socket):
+            return
+        self._forget(sock)
+        try:
+            sock.send(DISCONNECT_PACKET)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.close()
+            return
+        self._linger(sock)
+
+    def _linger(self, sock: socket.socket) -> None:
+        """Read and drop what the broker still sends until it closes (or :data:`LINGER` passes), then close."""
+        done = False
+
+        def finish() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            timer.cancel()
+            with contextlib.suppress(ValueError, OSError):
+                self.loop.remove_reader(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+        def drain() -> None:
+            try:
+                if sock.recv(4096):
+                    return
+            except BlockingIOError:
+                return
+            except OSError:
+                pass
+            finish()
+
+        timer = self.loop.call_later(LINGER, finish)
+        self.loop.add_reader(sock, drain)
 
     # ------------------------------------------------------------------ paho plumbing
 

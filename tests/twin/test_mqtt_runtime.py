@@ -17,6 +17,8 @@ import pytest
 import serial
 from paho.mqtt.enums import CallbackAPIVersion
 
+from harness.ota import KeyPair, build_signed_image
+from harness.services.artifacts import ArtifactServer
 from harness.services.broker import Broker, available_kinds
 
 from .console import command, read_until
@@ -39,6 +41,8 @@ class Subscriber:
         self.client.loop_start()
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if not msg.payload:
+            return  # a retained message being cleared
         with self.cond:
             self.messages.append((msg.topic, json.loads(msg.payload)))
             self.cond.notify_all()
@@ -99,3 +103,40 @@ def test_twin_publishes_reconnects_and_leaves_a_will(serve: Callable[..., Served
             watcher.wait("the last will", watcher.status(state="offline", reason="lwt", boot_id=boot_id))
         finally:
             watcher.close()
+
+
+def test_twin_takes_a_retained_job_and_reports_every_step(serve: Callable[..., ServedTwin], broker: Broker) -> None:
+    """The job is published (retained) before the twin is pointed at the broker: it finds it at connect."""
+    keys = KeyPair.ephemeral()
+    image = build_signed_image("2.0.0", keys, size=96 * 1024, security_counter=1)
+    watcher = Subscriber(broker)
+    twin = serve("--device-id", "rt-2", "--slot-pages", "48")
+    port = serial.Serial(twin.console, baudrate=115200, timeout=0.2)
+    try:
+        with ArtifactServer() as artifacts:
+            job = {"job_id": "rt-2-job-1", "version": "2.0.0", "url": artifacts.publish("fw.img", image.data),
+                   "size": len(image.data), "sha256": image.manifest.sha256, "signature": image.manifest.signature}
+            watcher.client.publish("devices/rt-2/ota/job", json.dumps(job), qos=1, retain=True).wait_for_publish(WAIT)
+            port.write(b"\r")
+            read_until(port, b"twin> ")
+            for key, value in (("mqtt.host", broker.host), ("mqtt.port", broker.port),
+                               ("ota.pubkey", keys.public_raw.hex())):  # fmt: skip
+                assert command(port, f"config set {key} {value}") == ["OK"]
+            port.write(b"reboot\r")
+            watcher.wait("the committed report", lambda ms: any(
+                t == "devices/rt-2/ota/status" and p["job_id"] == "rt-2-job-1" and p["phase"] == "committed"
+                for t, p in ms))  # fmt: skip
+            with watcher.cond:
+                phases = [p["phase"] for t, p in watcher.messages if t.endswith("/ota/status")]
+            for phase in ("downloading", "verifying", "rebooting", "trial"):
+                assert phase in phases, phases
+            assert phases.index("rebooting") < phases.index("trial") < phases.index("committed")
+            assert artifacts.statistics()["requests"] == 1  # the job redelivered to the trial boot: not again
+            watcher.client.publish("devices/rt-2/ota/job", b"", qos=1, retain=True).wait_for_publish(WAIT)
+            port.reset_input_buffer()
+            assert command(port, "version")[0].startswith("fw 2.0.0 slot=B ")
+            assert json.loads(command(port, "mqtt")[0])["received"] >= 1
+    finally:
+        port.close()
+        stop_served(twin)
+        watcher.close()
