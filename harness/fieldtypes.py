@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator
 
 from harness.errors import UnitError
-from harness.units import parse_duration, parse_fraction, parse_quantity, parse_rate, parse_size
+from harness.units import (
+    parse_duration,
+    parse_fraction,
+    parse_quantity,
+    parse_rate,
+    parse_size,
+    parse_size_per_hour,
+)
 
 
 def _wrap(fn: Any, *args: Any) -> Any:
@@ -33,6 +40,9 @@ Rate = Annotated[float, BeforeValidator(_wrap(parse_rate))]
 
 Size = Annotated[int, BeforeValidator(_wrap(parse_size))]
 """Bytes; written ``4KiB``, ``1MB``."""
+
+SizePerHour = Annotated[float, BeforeValidator(_wrap(parse_size_per_hour))]
+"""Bytes per hour; written ``200B/h``, ``2MiB/h``, ``1KiB/min``."""
 
 Volts = Annotated[float, BeforeValidator(_wrap(parse_quantity, "V"))]
 Amps = Annotated[float, BeforeValidator(_wrap(parse_quantity, "A"))]

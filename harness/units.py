@@ -138,6 +138,20 @@ def parse_size(value: str | int) -> int:
     return size
 
 
+_PER_HOUR = {"s": 3600.0, "min": 60.0, "h": 1.0, "d": 1 / 24.0}
+
+
+def parse_size_per_hour(value: str) -> float:
+    """Bytes per hour from ``"200B/h"``, ``"2MiB/h"``, ``"1KiB/min"``, ``"50B/s"`` or ``"4kB/d"``."""
+    size, slash, per = str(value).partition("/") if isinstance(value, str) else ("", "", "")
+    if not slash or per.strip() not in _PER_HOUR:
+        raise UnitError(f"expected a size per time such as '200B/h' or '2MiB/h' (per s, min, h, d), got {value!r}")
+    try:
+        return parse_size(size.strip()) * _PER_HOUR[per.strip()]
+    except UnitError as exc:
+        raise UnitError(f"{exc} in {value!r}") from None
+
+
 def parse_quantity(value: str | float | int, unit: str) -> float:
     """A plain quantity in a fixed SI unit: ``parse_quantity("3.3V", "V")``, ``"500mA"`` as "A"."""
     if isinstance(value, bool):

@@ -100,8 +100,13 @@ def metrics(a: Analysis) -> dict[str, Any]:
     for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
         out[f"telemetry.latency.{name}"] = percentile(lat, q)
     out["heap.slope"] = a.heap.slope_per_hour
+    out["heap.trend"] = a.heap.verdict
+    # Seconds until the heap runs out at the fitted rate: only for a leak (a flat trend never runs out;
+    # the scenario checks read that as "never").
+    out["heap.exhaustion"] = a.heap.exhaustion_s if a.heap.verdict == "leak" else None
     out["heap.min"] = float(tel["heap_free"].min()) if tel["heap_free"].notna().any() else None
     out["battery.slope"] = a.battery.slope_per_hour
+    out["battery.trend"] = a.battery.verdict
     done = [o for o in a.ota if o.duration is not None]
     out["ota.attempts"] = len(a.ota)
     out["ota.committed"] = sum(1 for o in a.ota if o.outcome == "committed")

@@ -14,6 +14,7 @@ from harness.report import html as h
 from harness.report.analysis import Analysis, analyze, firmware_versions
 from harness.report.plots import figures
 from harness.report.rundata import load_run
+from harness.report.trends import CONFIDENCE, confidence_label
 
 SOAK_HTML = "soak.html"
 #: Console shown before each unexpected reboot: this many seconds, at most this many lines.
@@ -136,7 +137,9 @@ def _trends(a: Analysis) -> str:
             ]
         )
     return h.table(
-        ["resource", "verdict", "slope", "95% CI", "samples", "boots", "to exhaustion", "reading"], rows
+        ["resource", "verdict", "slope", f"{confidence_label(CONFIDENCE)} CI", "samples", "boots", "to exhaustion",
+         "reading"],
+        rows,
     )
 
 

@@ -1,13 +1,14 @@
 """Checks: ``metric op value`` with units, parsed without eval.
 
 ``telemetry.loss.unexplained == 0``, ``telemetry.latency.p99 < 5s``, ``heap.slope > -100B/h``,
-``ota.outcome == committed``. Each metric has a kind that decides which values it accepts; a
-check prints observed against expected.
+``ota.outcome == committed``, ``heap.trend != leak``, ``heap.exhaustion > 90d``. Each metric has a
+kind that decides which values it accepts; a check prints observed against expected.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -21,12 +22,15 @@ from harness.units import format_duration, parse_duration, parse_fraction, parse
 @dataclass(frozen=True)
 class Metric:
     name: str
-    kind: str  # count | duration | fraction | bytes | slope_bytes | slope_volts | outcome
+    kind: str  # count | duration | horizon | fraction | bytes | slope_bytes | slope_volts | outcome
     description: str
     needs: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()  # an outcome's possible values
 
 
 _OUTCOMES = ("committed", "rolled_back", "rejected", "none")
+_HEAP_TRENDS = ("leak", "flat", "rising", "unknown")
+_BATTERY_TRENDS = ("drain", "flat", "rising", "unknown")
 
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -52,12 +56,18 @@ METRICS: dict[str, Metric] = {
         Metric("boot.time.p50", "duration", "power/reset to prompt, median", ("console",)),
         Metric("boot.time.p95", "duration", "power/reset to prompt, 95th percentile", ("console",)),
         Metric("boot.time.max", "duration", "power/reset to prompt, slowest", ("console",)),
-        Metric("ota.outcome", "outcome", "outcome of the last OTA update", ("ota",)),
+        Metric("ota.outcome", "outcome", "outcome of the last OTA update", ("ota",), _OUTCOMES),
         Metric("ota.failed", "count", "OTA updates whose outcome was not the expected one", ("ota",)),
         Metric("ota.duration.max", "duration", "slowest OTA update, job to outcome", ("ota",)),
         Metric("heap.slope", "slope_bytes", "fitted trend of free heap", ("telemetry",)),
+        Metric("heap.trend", "outcome", "verdict on free heap: leak only when the 99.9% interval excludes zero",
+               ("telemetry",), _HEAP_TRENDS),
+        Metric("heap.exhaustion", "horizon", "time until free heap runs out at the fitted leak; never without one",
+               ("telemetry",)),
         Metric("heap.min", "bytes", "lowest free heap reported", ("telemetry",)),
         Metric("battery.slope", "slope_volts", "fitted trend of battery voltage", ("telemetry",)),
+        Metric("battery.trend", "outcome", "verdict on battery voltage: drain, flat, rising or unknown",
+               ("telemetry",), _BATTERY_TRENDS),
     )
 }
 
@@ -120,15 +130,17 @@ def _parse_value(metric: Metric, raw: str) -> Any:
             if not re.fullmatch(r"\d+", raw):
                 raise ValueError(f"{metric.name} is a count: expected a whole number, got {raw!r}")
             return int(raw)
-        if kind == "duration":
+        if kind in ("duration", "horizon"):
             return parse_duration(raw)
         if kind == "fraction":
             return parse_fraction(raw)
         if kind == "bytes":
             return parse_size(raw)
         if kind == "outcome":
-            if raw not in _OUTCOMES:
-                raise ValueError(f"{metric.name}: expected one of {', '.join(_OUTCOMES)}, got {raw!r}")
+            if raw not in metric.values:
+                hint = difflib.get_close_matches(raw, metric.values, n=1, cutoff=0.6)
+                more = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise ValueError(f"{metric.name}: expected one of {', '.join(metric.values)}, got {raw!r}{more}")
             return raw
         if kind in ("slope_bytes", "slope_volts"):
             unit = "B/h" if kind == "slope_bytes" else "V/h"
@@ -144,7 +156,9 @@ def _parse_value(metric: Metric, raw: str) -> Any:
 def format_value(kind: str, value: Any) -> str:
     if value is None:
         return "no data"
-    if kind == "duration":
+    if kind == "horizon" and value == math.inf:
+        return "never"
+    if kind in ("duration", "horizon"):
         return format_duration(float(value))
     if kind == "slope_bytes":
         return f"{float(value):+.1f}B/h"

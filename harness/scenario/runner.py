@@ -7,6 +7,7 @@ does is journaled: each step's result, each injection with its instant, each che
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -196,7 +197,8 @@ class ScenarioRunner:
         if kind == "broker":
             return self._broker(action.action, action.outage)
         if kind == "ota":
-            image = ctx.ota.build(action.version, variant=action.variant, corrupt=action.corrupt)
+            image = ctx.ota.build(action.version, variant=action.variant, variant_param=action.variant_param,
+                                  corrupt=action.corrupt)  # fmt: skip
             # A different outcome raises DeviceError (journaled as ota.result as_expected=false): a failed step.
             outcome = ctx.ota.deploy(image, expect=action.expect, timeout=action.timeout)
             self._caused_boots += outcome.boots
@@ -324,7 +326,7 @@ class ScenarioRunner:
         elif inj.do == "ota":
             self._ota_updates += 1
             version = f"{self.seed % 1000}.{inj.index}.{self._ota_updates}"
-            image = ctx.ota.build(version, variant=p["variant"])
+            image = ctx.ota.build(version, variant=p["variant"], variant_param=p.get("variant_param", 0))
             # A wrong outcome raises DeviceError: journaled as a failed injection, counted by ota.failed.
             self._caused_boots += ctx.ota.deploy(image, expect=p["expect"], timeout=600).boots
 
@@ -366,6 +368,11 @@ class ScenarioRunner:
                              spec.show(observed), passed)
             result.checks.append(cr)
             journal.record("check", scenario=self.sc.scenario, name=check.name or spec.text, metric=spec.metric.name,
-                           op=spec.op, expected=spec.expected, observed=observed, passed=passed)
+                           op=spec.op, expected=spec.expected, observed=_json_ready(observed), passed=passed)
         journal.record("scenario", action="end", scenario=self.sc.scenario, passed=result.passed,
                        elapsed=round(result.elapsed, 3), fired=result.fired, injection_errors=self._errors)
+
+
+def _json_ready(value: Any) -> Any:
+    """Journal records are strict JSON: an infinite horizon ("never") is written as the string."""
+    return "never" if isinstance(value, float) and math.isinf(value) else value

@@ -7,14 +7,16 @@ expected`` through :mod:`harness.yamlfile`. Shorthands keep files short: ``power
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from harness.errors import ConfigError
-from harness.fieldtypes import Duration
+from harness.fieldtypes import Duration, SizePerHour
 from harness.rig.spec import CAPABILITIES
 from harness.scenario.checks import CheckSpec, parse_check
+from harness.twin.image import Variant  # the image format is the twin's, defined once (docs/ota.md)
 
 
 class _Strict(BaseModel):
@@ -159,12 +161,59 @@ class NetworkStep(_Strict):
         return self
 
 
+VARIANTS = tuple(v.label for v in Variant)
+
+
+def _variant(value: Any) -> Any:
+    if isinstance(value, str) and value in VARIANTS:
+        return value
+    hint = difflib.get_close_matches(str(value), VARIANTS, n=1, cutoff=0.6)
+    more = f" (did you mean {hint[0]!r}?)" if hint else ""
+    raise ValueError(f"expected one of {', '.join(VARIANTS)}, got {value!r}{more}")
+
+
+VariantName = Annotated[str, BeforeValidator(_variant)]
+
+
+def _variant_parameter(variant: str, leak: float | None, boot_delay: float | None) -> int:
+    """The image header's variant parameter (bytes/h for leak, ms for slow-boot); ValueError on a mismatch."""
+    if leak is not None and variant != "leak":
+        raise ValueError(f"leak: only an image of variant leak leaks (this one is {variant})")
+    if boot_delay is not None and variant != "slow-boot":
+        raise ValueError(f"boot_delay: only an image of variant slow-boot boots slowly (this one is {variant})")
+    if variant == "leak":
+        if leak is None or leak <= 0:
+            raise ValueError("leak: a leak image needs its rate, such as 'leak: 2MiB/h'")
+        value = round(leak)
+    elif variant == "slow-boot":
+        if boot_delay is None or boot_delay <= 0:
+            raise ValueError("boot_delay: a slow-boot image needs its extra boot time, such as 'boot_delay: 3s'")
+        value = round(boot_delay * 1000)
+    else:
+        return 0
+    if value >= 2**32:
+        field = "leak" if variant == "leak" else "boot_delay"
+        raise ValueError(f"{field}: expected less than 2**32 {'bytes/h' if field == 'leak' else 'ms'}")
+    return value
+
+
 class OtaStep(_Strict):
     version: str = Field(description="firmware version to build and deploy")
-    variant: str = "healthy"
+    variant: VariantName = Field(default="healthy", description="the twin's image variant (docs/ota.md)")
+    leak: SizePerHour | None = Field(default=None, description="variant leak: heap lost per hour of uptime")
+    boot_delay: Duration | None = Field(default=None, description="variant slow-boot: extra time to boot")
     expect: Literal["committed", "rolled_back", "rejected"] = "committed"
     corrupt: Literal["none", "payload", "signature", "wrong-key"] = "none"
     timeout: Duration = 300.0
+
+    @model_validator(mode="after")
+    def _parameter(self) -> OtaStep:
+        _variant_parameter(self.variant, self.leak, self.boot_delay)
+        return self
+
+    @property
+    def variant_param(self) -> int:
+        return _variant_parameter(self.variant, self.leak, self.boot_delay)
 
 
 class TelemetryStep(_Strict):
@@ -270,10 +319,16 @@ class Event(_Strict):
     off: Duration = Field(default=1.0, description="power-cut: how long the power stays off")
     duration: Duration | None = Field(default=None, description="partition/broker-restart: outage length")
     profile: str | None = None
-    variant: str = Field(default="healthy", description="ota: the image variant each update carries")
+    variant: VariantName = Field(default="healthy", description="ota: the image variant each update carries")
+    leak: SizePerHour | None = Field(default=None, description="ota, variant leak: heap lost per hour")
+    boot_delay: Duration | None = Field(default=None, description="ota, variant slow-boot: extra boot time")
     expect: Literal["committed", "rolled_back", "rejected"] = Field(
         default="committed", description="ota: the outcome each update must have"
     )
+
+    @property
+    def variant_param(self) -> int:
+        return _variant_parameter(self.variant, self.leak, self.boot_delay) if self.do == "ota" else 0
 
     @model_validator(mode="after")
     def _timing(self) -> Event:
@@ -296,6 +351,13 @@ class Event(_Strict):
                 _profile_name(self.profile)
             except ValueError as exc:
                 raise ValueError(f"profile: {exc}") from None
+        if self.do == "ota":
+            _variant_parameter(self.variant, self.leak, self.boot_delay)
+        else:
+            for name, given in (("variant", self.variant != "healthy"), ("leak", self.leak is not None),
+                                ("boot_delay", self.boot_delay is not None)):  # fmt: skip
+                if given:
+                    raise ValueError(f"{name}: only an ota event carries an image, not a {self.do} event")
         if self.until is not None and self.until <= self.start:
             raise ValueError("until: expected a time after start")
         return self

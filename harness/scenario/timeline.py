@@ -103,5 +103,5 @@ def _params(ev: Event, scale: float = 1.0) -> dict[str, Any]:
     if ev.do == "profile":
         return {"profile": ev.profile}
     if ev.do == "ota":
-        return {"variant": ev.variant, "expect": ev.expect}
+        return {"variant": ev.variant, "variant_param": ev.variant_param, "expect": ev.expect}
     return {}

@@ -10,6 +10,7 @@ from harness.units import (
     parse_quantity,
     parse_rate,
     parse_size,
+    parse_size_per_hour,
 )
 
 
@@ -65,3 +66,24 @@ def test_sizes_and_quantities():
 def test_format_duration_round_trips(seconds, text):
     assert format_duration(seconds) == text
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "per_hour"),
+    [("200B/h", 200.0), ("2MiB/h", 2 * 1024**2), ("1KiB/min", 61440.0), ("50B/s", 180000.0), ("48kB/d", 2000.0),
+     (" 4 KiB / h ", 4096.0)],
+)
+def test_sizes_per_hour(text, per_hour):
+    assert parse_size_per_hour(text) == pytest.approx(per_hour)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("200B", "expected a size per time such as '200B/h'"), ("200B/week", "(per s, min, h, d)"),
+     ("lots/h", "expected a size such as '4KiB' or '1MB' (units B, kB, MB, GB, KiB, MiB, GiB), got 'lots' in 'lots/h'"),
+     (200, "got 200")],
+)
+def test_bad_sizes_per_hour_say_what_is_accepted(bad, message):
+    with pytest.raises(UnitError) as info:
+        parse_size_per_hour(bad)
+    assert message in str(info.value)
