@@ -26,6 +26,10 @@ class Metric:
     description: str
     needs: tuple[str, ...] = ()
     values: tuple[str, ...] = ()  # an outcome's possible values
+    # How the value can move while a run goes on: "up" (a maximum; counts by default), "down" (a minimum),
+    # "either" (percentiles, trends, outcomes, and losses: a message counted lost may still arrive late).
+    # Only a monotone metric can be judged early.
+    monotone: str = ""
 
 
 _OUTCOMES = ("committed", "rolled_back", "rejected", "none")
@@ -37,12 +41,16 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric("steps.failed", "count", "steps that failed"),
         Metric("telemetry.received", "count", "telemetry messages received", ("telemetry",)),
-        Metric("telemetry.loss.total", "count", "messages lost, whatever the cause", ("telemetry",)),
+        Metric("telemetry.loss.total", "count", "messages lost, whatever the cause", ("telemetry",),
+               monotone="either"),
         Metric("telemetry.loss.unexplained", "count", "messages lost with no injection to explain it",
-               ("telemetry",)),
-        Metric("telemetry.loss.network", "count", "messages lost while the network was down", ("telemetry",)),
-        Metric("telemetry.loss.power_cut", "count", "messages lost in RAM at a power cut", ("telemetry",)),
-        Metric("telemetry.loss.overflow", "count", "messages dropped by buffer overflow", ("telemetry",)),
+               ("telemetry",), monotone="either"),
+        Metric("telemetry.loss.network", "count", "messages lost while the network was down", ("telemetry",),
+               monotone="either"),
+        Metric("telemetry.loss.power_cut", "count", "messages lost in RAM at a power cut", ("telemetry",),
+               monotone="either"),
+        Metric("telemetry.loss.overflow", "count", "messages dropped by buffer overflow", ("telemetry",),
+               monotone="either"),
         Metric("telemetry.duplicates", "count", "duplicate messages", ("telemetry",)),
         Metric("telemetry.malformed", "count", "malformed messages", ("telemetry",)),
         Metric("telemetry.latency.p50", "duration", "device-to-collector latency, median", ("telemetry",)),
@@ -55,16 +63,16 @@ METRICS: dict[str, Metric] = {
         Metric("power_cuts", "count", "power cuts injected", ("power",)),
         Metric("boot.time.p50", "duration", "power/reset to prompt, median", ("console",)),
         Metric("boot.time.p95", "duration", "power/reset to prompt, 95th percentile", ("console",)),
-        Metric("boot.time.max", "duration", "power/reset to prompt, slowest", ("console",)),
+        Metric("boot.time.max", "duration", "power/reset to prompt, slowest", ("console",), monotone="up"),
         Metric("ota.outcome", "outcome", "outcome of the last OTA update", ("ota",), _OUTCOMES),
         Metric("ota.failed", "count", "OTA updates whose outcome was not the expected one", ("ota",)),
-        Metric("ota.duration.max", "duration", "slowest OTA update, job to outcome", ("ota",)),
+        Metric("ota.duration.max", "duration", "slowest OTA update, job to outcome", ("ota",), monotone="up"),
         Metric("heap.slope", "slope_bytes", "fitted trend of free heap", ("telemetry",)),
         Metric("heap.trend", "outcome", "verdict on free heap: leak only when the 99.9% interval excludes zero",
                ("telemetry",), _HEAP_TRENDS),
         Metric("heap.exhaustion", "horizon", "time until free heap runs out at the fitted leak; never without one",
                ("telemetry",)),
-        Metric("heap.min", "bytes", "lowest free heap reported", ("telemetry",)),
+        Metric("heap.min", "bytes", "lowest free heap reported", ("telemetry",), monotone="down"),
         Metric("battery.slope", "slope_volts", "fitted trend of battery voltage", ("telemetry",)),
         Metric("battery.trend", "outcome", "verdict on battery voltage: drain, flat, rising or unknown",
                ("telemetry",), _BATTERY_TRENDS),
@@ -92,6 +100,21 @@ class CheckSpec:
     metric: Metric
     op: str
     expected: Any
+
+    def early_judgement(self) -> str | None:
+        """None when this check can be judged while the run goes on (``continuous: true``): once it fails
+        it stays failed, whatever comes later. Otherwise why not, in one phrase."""
+        monotone = self.metric.monotone or ("up" if self.metric.kind == "count" else "either")
+        if monotone == "up" and (self.op in ("<", "<=") or (self.op == "==" and self.expected == 0)):
+            return None
+        if monotone == "down" and self.op in (">", ">="):
+            return None
+        if monotone == "up":
+            return f"{self.metric.name} only grows, so only '<', '<=' or '== 0' can fail before the end"
+        if monotone == "down":
+            return f"{self.metric.name} only falls, so only '>' or '>=' can fail before the end"
+        return (f"{self.metric.name} can move either way until the end; continuous checks take counts of "
+                "boots, cuts, steps and messages, boot.time.max, ota.duration.max and heap.min")  # fmt: skip
 
     def evaluate(self, observed: Any) -> bool:
         if observed is None:

@@ -17,6 +17,7 @@ import pytest
 from harness.errors import ConfigError, HarnessError
 from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.runner import ScenarioContext, ScenarioResult, ScenarioRunner
+from harness.units import format_duration
 
 
 class ScenarioFailed(Exception):
@@ -169,6 +170,10 @@ def format_failure(loaded: LoadedScenario, failure: ScenarioFailed) -> str:
             lines.append(f"    expected: {step.expected}")
         if step.observed:
             lines.append(f"    observed: {step.observed}")
+    stopped = result.stopped_by
+    if stopped is not None:
+        lines.append(f"  stopped at {format_duration(result.stopped_at or 0.0)} of the run by continuous check "
+                     f"{stopped.text}: observed {stopped.observed} (expected {stopped.expected})")  # fmt: skip
     failed_checks = [c for c in result.checks if not c.passed]
     if result.checks:
         lines.append("  checks:")

@@ -7,10 +7,11 @@ does is journaled: each step's result, each injection with its instant, each che
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,10 +67,13 @@ class ScenarioResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
     interrupted: bool = False
+    stopped_by: CheckResult | None = None  # the continuous check that failed and ended the run early
+    stopped_at: float | None = None  # seconds into the run
 
     @property
     def passed(self) -> bool:
-        return self.failed_step is None and all(c.passed for c in self.checks) and not self.interrupted
+        return (self.failed_step is None and self.stopped_by is None and all(c.passed for c in self.checks)
+                and not self.interrupted)  # fmt: skip
 
 
 ProgressFn = Callable[[float, float | None, dict[str, int]], None]
@@ -86,6 +90,7 @@ class ScenarioRunner:
         seed: int | None = None,
         progress: ProgressFn | None = None,
         progress_every: float = 10.0,
+        check_every: float = 5.0,
     ) -> None:
         self.loaded = loaded
         self.sc = loaded.scenario
@@ -95,12 +100,15 @@ class ScenarioRunner:
         self.seed = self.sc.seed if seed is None else seed
         self.progress = progress
         self.progress_every = progress_every
+        self.check_every = check_every
         self.counters = {"steps": 0, "injections": 0, "boots": 0}
         self._stop = threading.Event()
         self._caused_boots = 0
         self._ota_updates = 0
         self._lock = threading.Lock()
         self._errors: list[str] = []
+        self._boots_pending = 0  # actions under way that boot the device (not yet counted as caused)
+        self._boots_lock = threading.Lock()
 
     # -- public ------------------------------------------------------------------------------
     def run(self) -> ScenarioResult:
@@ -116,10 +124,14 @@ class ScenarioRunner:
         )  # fmt: skip
         self.t0 = self.clock.now()
         events = threading.Thread(target=self._events, args=(injections, result), name="scenario-events", daemon=True)
+        watch = threading.Thread(target=self._watch, args=(tap, started["t"], result), name="scenario-checks",
+                                 daemon=True)  # fmt: skip
         try:
             if sc.network is not None:
                 self._apply_network(sc.network)
             events.start()
+            if any(c.continuous for c in sc.checks):
+                watch.start()
             self._run_steps(sc.steps, "steps")
             if self.duration is not None:
                 self._wait_until(self.duration)
@@ -133,8 +145,9 @@ class ScenarioRunner:
             raise
         finally:
             self._stop.set()
-            if events.is_alive():
-                events.join(timeout=30)
+            for thread in (events, watch):
+                if thread.is_alive():
+                    thread.join(timeout=30)
             result.elapsed = self.clock.now() - self.t0
             self._restore_network()
             if self.ctx.console is not None:
@@ -175,7 +188,8 @@ class ScenarioRunner:
             return self._console(action, path, step.label())
         if kind == "wait":
             if action.seconds is not None:
-                self._wait(action.seconds)
+                if not self._wait(action.seconds):
+                    return f"cut short: the run was stopped within {format_duration(action.seconds)}"
                 return f"waited {format_duration(action.seconds)}"
             return self._wait_until_condition(action, path, step.label())
         if kind == "network":
@@ -200,8 +214,9 @@ class ScenarioRunner:
             image = ctx.ota.build(action.version, variant=action.variant, variant_param=action.variant_param,
                                   corrupt=action.corrupt)  # fmt: skip
             # A different outcome raises DeviceError (journaled as ota.result as_expected=false): a failed step.
-            outcome = ctx.ota.deploy(image, expect=action.expect, timeout=action.timeout)
-            self._caused_boots += outcome.boots
+            with self._causing_boots():
+                outcome = ctx.ota.deploy(image, expect=action.expect, timeout=action.timeout)
+                self._caused_boots += outcome.boots
             return f"{outcome.result}; runs {outcome.running}"
         if kind == "mark":
             ctx.journal.record("mark", scenario=self.sc.scenario, name=action)
@@ -210,7 +225,7 @@ class ScenarioRunner:
 
     def _power(self, action: str, off: float | None, wait_ready: bool) -> str:
         dut = self.ctx.dut
-        with self._lock:
+        with self._lock, self._causing_boots():
             if action == "off":
                 dut.power_off()
                 return "off"
@@ -307,7 +322,7 @@ class ScenarioRunner:
         ctx.journal.record("injection", action=inj.do, params=p, at=inj.at, scenario=self.sc.scenario,
                            event=inj.index)
         if inj.do == "power-cut":
-            with self._lock:
+            with self._lock, self._causing_boots():
                 ctx.power.off()
                 self._wait(p["off"])
                 ctx.power.on()
@@ -328,7 +343,50 @@ class ScenarioRunner:
             version = f"{self.seed % 1000}.{inj.index}.{self._ota_updates}"
             image = ctx.ota.build(version, variant=p["variant"], variant_param=p.get("variant_param", 0))
             # A wrong outcome raises DeviceError: journaled as a failed injection, counted by ota.failed.
-            self._caused_boots += ctx.ota.deploy(image, expect=p["expect"], timeout=600).boots
+            with self._causing_boots():
+                self._caused_boots += ctx.ota.deploy(image, expect=p["expect"], timeout=600).boots
+
+    # -- continuous checks ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _causing_boots(self) -> Iterator[None]:
+        """While the harness itself boots the device, a boot is on the console before it is counted as
+        caused: continuous checks wait (reboots.unexpected would be wrong for that moment)."""
+        with self._boots_lock:
+            self._boots_pending += 1
+        try:
+            yield
+        finally:
+            with self._boots_lock:
+                self._boots_pending -= 1
+
+    def _watch(self, tap: list[dict[str, Any]], since: float, result: ScenarioResult) -> None:
+        """Judge the continuous checks every ``check_every`` seconds on the records so far; the first that
+        fails ends the run at once (it can only stay failed: see CheckSpec.early_judgement)."""
+        checks = [c for c in self.sc.checks if c.continuous]
+        profile = getattr(self.ctx.dut, "profile", None)
+        while self.clock.wait(self.check_every, self._stop):
+            with self._boots_lock:
+                if self._boots_pending:
+                    continue
+                expected_boots = self._caused_boots
+            metrics = compute_metrics([r for r in list(tap) if r.get("t", 0.0) >= since],
+                                      boot_done=profile.boot_done if profile is not None else None,
+                                      expected_boots=expected_boots)  # fmt: skip
+            for check in checks:
+                spec = check.spec
+                observed = metrics.get(spec.metric.name)
+                if observed is None or spec.evaluate(observed):
+                    continue  # no data yet is not a failure while the run goes on
+                at = self.clock.now() - self.t0
+                result.stopped_by = CheckResult(spec.text, spec.metric.name, f"{spec.op} {spec.show(spec.expected)}",
+                                                spec.show(observed), False)  # fmt: skip
+                result.stopped_at = at
+                # A lifecycle record, not a "check" one: the checks are judged (again) at the end, once.
+                self.ctx.journal.record("scenario", action="stopped", scenario=self.sc.scenario, at=round(at, 3),
+                                        check=check.name or spec.text, metric=spec.metric.name, op=spec.op,
+                                        expected=spec.expected, observed=_json_ready(observed))  # fmt: skip
+                self._stop.set()
+                return
 
     # -- time ----------------------------------------------------------------------------------
     def _wait(self, seconds: float) -> bool:

@@ -380,7 +380,7 @@ def _checks(value: Any) -> Any:
 
 class Check(_Strict):
     check: str
-    continuous: bool = Field(default=False, description="also evaluated while the scenario runs")
+    continuous: bool = Field(default=False, description="also judged while the scenario runs; stops it at once")
     name: str | None = None
 
     @field_validator("check")
@@ -388,6 +388,14 @@ class Check(_Strict):
     def _parse(cls, value: str) -> str:
         parse_check(value)  # raises ValueError with the reason
         return value
+
+    @model_validator(mode="after")
+    def _judgeable(self) -> Check:
+        if self.continuous:
+            why = parse_check(self.check).early_judgement()
+            if why is not None:
+                raise ValueError(f"continuous: {self.check!r} can only be judged at the end: {why}")
+        return self
 
     @property
     def spec(self) -> CheckSpec:
