@@ -116,18 +116,24 @@ def _has_tests(path: Path) -> bool:
 
 
 def _cmd_rig_validate(ns: argparse.Namespace) -> int:
-    from harness.rig.loader import load_rig_file
+    from harness.rig.loader import load_choice_file
 
     bad = 0
     for name in ns.files:
         try:
-            spec = load_rig_file(Path(name), display=name)
+            choice = load_choice_file(Path(name), Path.cwd(), display=name)
         except ConfigError as exc:
             print(exc)
             bad += 1
             continue
+        spec = choice.first.spec
+        caps = ", ".join(sorted(spec.capabilities()))
+        if choice.pool is not None:
+            rigs = ", ".join(m.spec.name for m in choice.members)
+            print(f"{name}: ok (pool {choice.pool!r} of {len(choice.members)} benches: {rigs}; capabilities {caps})")
+            continue
         kind = "twin" if spec.is_twin else "bench"
-        print(f"{name}: ok ({kind} rig {spec.name!r}; capabilities {', '.join(sorted(spec.capabilities()))})")
+        print(f"{name}: ok ({kind} rig {spec.name!r}; capabilities {caps})")
     return 1 if bad else 0
 
 

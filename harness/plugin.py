@@ -31,6 +31,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(ini: rig; default: twin)",
     )
     group.addoption(
+        "--rig-lock-dir",
+        dest="harness_rig_lock_dir",
+        metavar="DIR",
+        help="where bench claims lock, shared by every run on the machine "
+        "(ini: rig_lock_dir; default: <tmp>/iot-harness-locks)",
+    )
+    group.addoption(
+        "--rig-claim-timeout",
+        dest="harness_rig_claim_timeout",
+        metavar="DURATION",
+        type=_duration_option,
+        help="how long a worker waits for a free bench (ini: rig_claim_timeout; default: the pool's "
+        "claim_timeout, 30m)",
+    )
+    group.addoption(
         "--reports-dir",
         dest="harness_reports_dir",
         metavar="DIR",
@@ -72,6 +87,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("rig", "rig to run against (name or path)", default="twin")
     parser.addini("scenario_dirs", "folders whose *.yaml files are scenarios", type="args", default=["scenarios"])
     parser.addini("reports_dir", "where runs write their folder", default="reports")
+    parser.addini("rig_lock_dir", "where bench claims lock (default: <tmp>/iot-harness-locks)", default="")
+    parser.addini("rig_claim_timeout", "how long a worker waits for a free bench (e.g. 30m)", default="")
     parser.addini("rig_health", "check (and recover) the device before each test that uses it",
                   type="bool", default=True)
 
@@ -110,14 +127,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "requires(*capabilities): skip unless the rig has every named capability "
         "(console, power, network, telemetry, ota)",
     )
-    from harness.rig.loader import resolve_rig
+    from harness.rig.loader import resolve_choice
     from harness.runfolder import pick_run_id
 
     ref = config.getoption("harness_rig") or config.getini("rig") or "twin"
     try:
-        spec, source = resolve_rig(str(ref), config.rootpath)
+        choice = resolve_choice(str(ref), config.rootpath)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    claim_timeout = config.getoption("harness_rig_claim_timeout")
+    if claim_timeout is None and config.getini("rig_claim_timeout"):
+        import argparse
+
+        try:
+            claim_timeout = _duration_option(str(config.getini("rig_claim_timeout")))
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"ini rig_claim_timeout: {exc}") from None
+    lock_dir = config.getoption("harness_rig_lock_dir") or config.getini("rig_lock_dir") or None
     reports = config.getoption("harness_reports_dir") or config.getini("reports_dir") or "reports"
     reports_dir = Path(reports)
     if not reports_dir.is_absolute():
@@ -127,7 +153,9 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = workerinput["workerid"] if workerinput else "main"
     health = not config.getoption("harness_no_health") and bool(config.getini("rig_health"))
     _graceful_sigterm()
-    state = HarnessSession(spec, source, reports_dir, run_id, worker, health)
+    state = HarnessSession(choice.first.spec, choice.first.source, reports_dir, run_id, worker, health,
+                           choice=choice, lock_dir=Path(lock_dir) if lock_dir else None,
+                           claim_timeout=claim_timeout)  # fmt: skip
     config.stash[STATE] = state
     if workerinput is None:
         config.pluginmanager.register(_ResultsRecorder(state), "harness-results")
@@ -202,6 +230,8 @@ def _harness_rig_health(request: pytest.FixtureRequest) -> Iterator[None]:
     try:
         message = state.health_check(request.node.nodeid)
     except HarnessError:
+        message = None  # state.broken says why; failed outside the handler, as one line
+    if state.broken:
         pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
     if message:
         request.node.user_properties.append(("rig_health", message))
@@ -220,7 +250,8 @@ def rig(request: pytest.FixtureRequest) -> Any:
     try:
         return state.rig()
     except HarnessError:
-        pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+        pass  # failed below, outside the handler: the report shows the one line, not a chain of two
+    pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
 
 
 @pytest.fixture
@@ -246,10 +277,13 @@ def _services(request: pytest.FixtureRequest, what: str) -> Any:
     state = request.config.stash[STATE]
     if state.broken:
         pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+    problem = ""
     try:
         services = state.services()
     except HarnessError as exc:
-        pytest.fail(f"could not start the rig's services: {exc}", pytrace=False)
+        problem = str(exc)
+    if problem:
+        pytest.fail(f"could not start the rig's services: {problem}", pytrace=False)
     if services is None:
         pytest.skip(f"rig {state.spec.name!r} has no services section: no {what}")
     return services

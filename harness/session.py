@@ -43,6 +43,10 @@ class HarnessSession:
     results: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     built: Any = None  # the reports built at the end of the run (harness.report.build.Built)
+    choice: Any = None  # harness.rig.pool.RigChoice: the pool to claim a bench from (None: just ``spec``)
+    lock_dir: Path | None = None  # where bench claims lock (None: harness.rig.claim.DEFAULT_LOCK_DIR)
+    claim_timeout: float | None = None  # how long to wait for a free bench (None: the pool's own)
+    claim: Any = None  # harness.rig.claim.Claim while this process holds its bench
 
     @property
     def folder(self) -> Path:
@@ -54,8 +58,9 @@ class HarnessSession:
             self._journal = Journal(
                 self.folder / journal_name(self.worker), run_id=self.run_id, worker=self.worker
             )
-            self._journal.record("run", action="start", run_id=self.run_id, rig=self.spec.name,
-                                 rig_source=self.source)
+            self._journal.record("run", action="start", run_id=self.run_id,
+                                 rig=self.choice.name if self.choice is not None else self.spec.name,
+                                 rig_source=self.choice.source if self.choice is not None else self.source)
         return self._journal
 
     @property
@@ -69,6 +74,11 @@ class HarnessSession:
         if self._rig is None:
             from harness.rig.rig import Rig
 
+            try:
+                self._claim_bench()
+            except RigError as exc:
+                self.broken = str(exc)
+                raise
             self.workdir = Path(tempfile.mkdtemp(prefix=f"harness-rig-{self.worker}-"))
             try:
                 self._rig = Rig.open(self.spec, self.source, self.workdir, self.journal)
@@ -76,6 +86,28 @@ class HarnessSession:
                 self.broken = f"could not bring up rig {self.spec.name!r} ({self.source}): {exc}"
                 raise RigError(self.broken) from exc
         return self._rig
+
+    def _claim_bench(self) -> None:
+        """A bench serves one process at a time: claim this rig, or a free one of the pool (a twin rig
+        needs no claim: every process starts its own twin)."""
+        from harness.rig.claim import DEFAULT_LOCK_DIR, claim_one, resource_keys
+        from harness.rig.pool import Member, RigChoice
+
+        choice = self.choice if self.choice is not None else RigChoice([Member(self.spec, self.source)])
+        if self.claim is not None or not any(resource_keys(m.spec) for m in choice.members):
+            return
+        what = f"pool {choice.pool!r}" if choice.pool else f"rig {self.spec.name!r}"
+        claim = claim_one(
+            choice.members, lambda m: resource_keys(m.spec), lambda m: m.spec.name,
+            lock_dir=self.lock_dir or DEFAULT_LOCK_DIR, who={"worker": self.worker, "run_id": self.run_id},
+            timeout=self.claim_timeout if self.claim_timeout is not None else choice.claim_timeout,
+            start=_worker_index(self.worker), what=what,
+            on_wait=lambda busy: self.journal.record("rig", action="waiting", pool=choice.pool, busy=busy),
+        )  # fmt: skip
+        self.claim = claim
+        self.spec, self.source = claim.candidate.spec, claim.candidate.source
+        self.journal.record("rig", action="claimed", rig=self.spec.name, source=self.source, pool=choice.pool,
+                            waited=round(claim.waited, 3), resources=claim.keys)  # fmt: skip
 
     def services(self) -> Any:
         """The rig's broker, impairment point and collector, started on first use, device wired to them."""
@@ -128,6 +160,10 @@ class HarnessSession:
             if rig is not None:
                 rig.close()
         finally:
+            claim, self.claim = self.claim, None
+            if claim is not None:
+                claim.release()
+                self.journal.record("rig", action="released", rig=self.spec.name)
             if self.workdir is not None:
                 if self._journal is not None:
                     for log in self.workdir.glob("*.log"):
@@ -167,3 +203,9 @@ def check_capabilities(requested: tuple[Any, ...], have: frozenset[str]) -> tupl
     unknown = [c for c in names if c not in CAPABILITIES]
     missing = [c for c in names if c in CAPABILITIES and c not in have]
     return unknown, missing
+
+
+def _worker_index(worker: str) -> int:
+    """``gw3`` -> 3 (xdist workers start their claims at different members of a pool); ``main`` -> 0."""
+    digits = worker.removeprefix("gw")
+    return int(digits) if digits.isdigit() else 0
