@@ -336,15 +336,18 @@ def artifacts(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.fixture
-def ota(request: pytest.FixtureRequest) -> Any:
+def ota(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Updates for the device (harness.rig.ota.OtaService): build(version, variant=, corrupt=), deploy(image, expect=).
 
     Images are signed with a key made for this run and provisioned on the device before the first update.
+    A job a test started and never finished (``start()`` without ``finish()``, a failure in between) is
+    cleared from the broker when the test ends, so it cannot install itself during the next test.
     """
     services = _services(request, "ota")
     if services.ota is None:
         pytest.skip("the device profile takes no update (neither ota_delivery: mqtt nor an ota_apply command)")
-    return services.ota
+    yield services.ota
+    services.ota.clear_open_jobs()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,7 @@ class OtaJob:
     started: float
     job_id: str = ""
     via: str = "console"
+    document: dict[str, Any] = field(default_factory=dict)  # the MQTT job as published
 
 
 class OtaService:
@@ -85,7 +87,9 @@ class OtaService:
         self._outcome = re.compile(profile.ota_outcome, re.MULTILINE)
         self._phase = re.compile(profile.ota_phase)
         self._counter = 0
+        self._lock = threading.Lock()
         self._provisioned = False
+        self.last_job: OtaJob | None = None  # the latest job start() sent
 
     def provision(self, *, reboot: bool = True) -> None:
         """Give the device this run's signing key (a factory step; the firmware reads it at boot).
@@ -104,9 +108,10 @@ class OtaService:
         from harness.ota import build_signed_image
         from harness.ota import corrupt as make_faulty
 
-        if security_counter is None:  # one above any counter this run has used: never a downgrade by accident
-            security_counter = self._counter + 1
-        self._counter = max(self._counter, security_counter)
+        with self._lock:  # scenario events deploy from their own thread
+            if security_counter is None:  # one above any counter this run has used: never a downgrade by accident
+                security_counter = self._counter + 1
+            self._counter = max(self._counter, security_counter)
         kwargs: dict[str, Any] = {"security_counter": security_counter, "variant": variant,
                                   "variant_param": variant_param}
         if size is not None:
@@ -150,11 +155,14 @@ class OtaService:
             document = {"job_id": new_job_id(self.device), "version": manifest.version, "url": url,
                         "size": len(image.data), "sha256": sha256, "signature": manifest.signature}  # fmt: skip
             document.update(job or {})
-            sent = OtaJob(manifest.version, url, sha256, len(image.data), mark, started, str(document["job_id"]), via)
+            sent = OtaJob(manifest.version, url, sha256, len(image.data), mark, started, str(document["job_id"]), via,
+                          dict(document))  # fmt: skip
             self._record("job", sent.version, url=url, size=sent.size, job_id=sent.job_id, via=via)
+            self.last_job = sent
             self.jobs.publish_job(self.device, document)
             return sent
         sent = OtaJob(manifest.version, url, sha256, len(image.data), mark, started)
+        self.last_job = sent
         self._record("job", sent.version, url=url, size=sent.size, via=via)
         self.dut.console.sendline(
             self.dut.profile.ota_apply.format(url=url, sha256=sha256, size=sent.size, version=sent.version)
@@ -190,15 +198,20 @@ class OtaService:
         return self._follow(job.mark, job.started, job.version, result, reason)
 
     def _finish_mqtt(self, job: OtaJob, timeout: float) -> OtaOutcome:
-        """The outcome from the device's status reports; phases and timings from the reports too."""
-        final = self.jobs.wait_outcome(self.device, job.job_id, timeout)
+        """The outcome from the device's status reports; phases and timings from the reports too.
+
+        The job is cleared from the broker however this ends — outcome, timeout or error — so a device
+        that connects later never installs a deployment its test has already given up on."""
+        try:
+            final = self.jobs.wait_outcome(self.device, job.job_id, timeout)
+        finally:
+            self._clear(job)
         reports = self.jobs.reports(self.device, job.job_id)
         if final is None:
             last = f"; last status: {reports[-1]}" if reports else "; no status report of this job arrived"
             result, reason = "timeout", f"no outcome within {timeout:g}s{last}"
         else:
             result, reason = final.phase, final.reason
-            self.jobs.clear_job(self.device)  # over: a device connecting later finds nothing to do
         lines = self.dut.console.timed_lines_since(job.mark)
         t0 = time.time() - (time.monotonic() - job.started)
         marks: list[tuple[str, float]] = [("job", t0)]
@@ -243,6 +256,20 @@ class OtaService:
         timings = {f"{a}_s": round(tb - ta, 3) for (a, ta), (_, tb) in itertools.pairwise(marks)}
         self._record(result, version, t=end, reason=reason or None, timings=timings)
         return OtaOutcome(result, version, reason, timings, [line for _, line in lines], boots)
+
+    def _clear(self, job: OtaJob) -> None:
+        """Clear ``job`` from the broker if it is still the device's latest; a broker that does not answer
+        leaves it open (journaled), and the ``ota`` fixture tries again when the test ends."""
+        from harness.services.ota_jobs import OtaChannelError
+
+        try:
+            self.jobs.clear_job(self.device, job.job_id)
+        except OtaChannelError as exc:
+            self.journal.record("ota.job.clear_failed", device=self.device, job_id=job.job_id, error=str(exc))
+
+    def clear_open_jobs(self) -> list[str]:
+        """Clear every job this run left on the broker (the ``ota`` fixture does after each test)."""
+        return [] if self.jobs is None else self.jobs.clear_open_jobs()
 
     def reports(self, job_id: str | None = None) -> list[Any]:
         """The device's status reports over MQTT (of one job, or all), as they arrived."""

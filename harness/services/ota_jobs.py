@@ -14,6 +14,7 @@ The job document and status payloads are the contract in ``docs/ota.md`` (the tw
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -71,6 +72,17 @@ class MalformedStatus(ValueError):
 
 
 def parse_status_report(device: str, raw: bytes, arrival: float) -> StatusReport:
+    """The report in ``raw``; any payload that breaks the contract raises MalformedStatus, nothing else."""
+    try:
+        return _parse_status(device, raw, arrival)
+    except MalformedStatus:
+        raise
+    except Exception as exc:  # RecursionError from deep nesting, OverflowError from a huge ts, ...
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:80]
+        raise MalformedStatus(f"ota status: unreadable payload ({type(exc).__name__}: {reason})") from None
+
+
+def _parse_status(device: str, raw: bytes, arrival: float) -> StatusReport:
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -84,11 +96,18 @@ def parse_status_report(device: str, raw: bytes, arrival: float) -> StatusReport
     if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
         raise MalformedStatus(f"ota status: percent expected a whole number 0-100 (got {percent!r})")
     ts = body.get("ts")
-    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float)):
-        raise MalformedStatus(f"ota status: ts expected Unix seconds (got {ts!r})")
+    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float) or not _finite(ts)):
+        raise MalformedStatus(f"ota status: ts expected Unix seconds (got {str(ts)[:40]!r})")
     return StatusReport(device, str(body.get("job_id") or ""), phase, str(body.get("version") or ""), percent,
                         str(body.get("reason") or ""), arrival, None if ts is None else float(ts),
                         str(body.get("fw") or ""), body)  # fmt: skip
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def new_job_id(device: str) -> str:
@@ -117,7 +136,11 @@ class OtaJobChannel:
         self._refused: str | None = None
         self._malformed = 0
         self._closed = False
+        self._connects = 0
+        self._open: dict[str, tuple[str, bytes]] = {}  # device -> (job_id, payload) published, not cleared
         self._client = make_client(endpoint, self.client_id, clean_session=True)
+        # An exception in a callback would end paho's network thread, and with it every later report.
+        self._client.suppress_exceptions = True
         self._client.reconnect_delay_set(min_delay=0.1, max_delay=1.0)  # type: ignore[arg-type]
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
@@ -148,13 +171,48 @@ class OtaJobChannel:
 
     # -- jobs ---------------------------------------------------------------------------------------
     def publish_job(self, device: str, job: dict[str, Any]) -> None:
-        """Publish ``job`` retained (QoS 1) on ``device``'s job topic; returns once the broker has it."""
-        self._publish(self.job_topic.format(device_id=device), json.dumps(job, separators=(",", ":")).encode())
+        """Publish ``job`` retained (QoS 1) on ``device``'s job topic; returns once the broker has it.
+
+        It stays open until :meth:`clear_job`: published again after the channel reconnects (a broker
+        restart may lose retained messages; the device acts on each ``job_id`` once, so a repeat is
+        harmless)."""
+        payload = json.dumps(job, separators=(",", ":")).encode()
+        with self._cond:
+            self._open[device] = (str(job.get("job_id", "")), payload)
+        self._publish(self.job_topic.format(device_id=device), payload)
         self._record("ota.job", device=device, job=job)
 
-    def clear_job(self, device: str) -> None:
-        """Remove the retained job (the job is over): a device that connects later finds nothing to do."""
-        self._publish(self.job_topic.format(device_id=device), b"")
+    def clear_job(self, device: str, job_id: str | None = None) -> bool:
+        """Remove the retained job (the job is over): a device that connects later finds nothing to do.
+
+        With ``job_id``, only if that is still the device's latest job (a newer one is left alone);
+        returns whether a job was cleared."""
+        with self._cond:
+            current = self._open.get(device)
+            if job_id is not None and current is not None and current[0] != job_id:
+                return False
+        self._publish(self.job_topic.format(device_id=device), b"")  # raises: the job stays open
+        with self._cond:
+            if self._open.get(device) == current:
+                self._open.pop(device, None)
+        self._record("ota.job.cleared", device=device, job_id=job_id or (current[0] if current else None))
+        return True
+
+    def open_jobs(self) -> dict[str, str]:
+        """Device -> job id of every job published and not cleared."""
+        with self._cond:
+            return {device: job_id for device, (job_id, _) in self._open.items()}
+
+    def clear_open_jobs(self) -> list[str]:
+        """Clear every open job (a test ended, however it ended); the devices whose job was cleared."""
+        cleared = []
+        for device, job_id in self.open_jobs().items():
+            try:
+                if self.clear_job(device, job_id):
+                    cleared.append(device)
+            except OtaChannelError as exc:  # the broker is down: journaled, tried again at the next clear
+                self._record("ota.job.clear_failed", device=device, job_id=job_id, error=str(exc))
+        return cleared
 
     def _publish(self, topic: str, payload: bytes) -> None:
         info = self._client.publish(topic, payload, qos=1, retain=True)
@@ -194,7 +252,9 @@ class OtaJobChannel:
     def statistics(self) -> dict[str, Any]:
         with self._cond:
             return {"url": self.endpoint.url, "client_id": self.client_id, "subscribed": self._subscribed.is_set(),
-                    "reports": len(self._reports), "malformed": self._malformed}  # fmt: skip
+                    "reports": len(self._reports), "malformed": self._malformed, "open_jobs": dict(
+                        (device, job_id) for device, (job_id, _) in self._open.items()),
+                    "connects": self._connects}  # fmt: skip
 
     # -- paho callbacks (network thread) ------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
@@ -202,6 +262,13 @@ class OtaJobChannel:
             self._refused = str(rc)
             return
         client.subscribe(self.status_filter, qos=1)
+        self._connects += 1
+        if self._connects > 1:  # back after a broker restart: the retained jobs may be gone with it
+            with self._cond:
+                pending = list(self._open.items())
+            for device, (job_id, payload) in pending:
+                client.publish(self.job_topic.format(device_id=device), payload, qos=1, retain=True)
+                self._record("ota.job.republished", device=device, job_id=job_id)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, codes: Any, props: Any = None) -> None:
         if not any(getattr(code, "is_failure", False) for code in codes):
@@ -216,6 +283,12 @@ class OtaJobChannel:
             self._cond.notify_all()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._take(msg)
+        except Exception as exc:  # never let one message end the network thread: journal it instead
+            self._record("ota.status.malformed", topic=msg.topic, error=f"{type(exc).__name__}: {exc}"[:200])
+
+    def _take(self, msg: mqtt.MQTTMessage) -> None:
         arrival = time.time()
         raw = bytes(msg.payload)
         if not raw:

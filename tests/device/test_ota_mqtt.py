@@ -6,7 +6,11 @@ other OTA tests use the same path through ``ota.deploy``.
 
 from __future__ import annotations
 
+import time
+
 import pytest
+
+from tests.device.mqtt_helpers import produced_after
 
 pytestmark = pytest.mark.requires("ota")
 
@@ -34,12 +38,31 @@ def test_every_step_of_an_update_is_reported_with_the_job_id(dut, mqtt_ota, arti
     assert progress[0] == 0 and progress == sorted(progress) and progress[-1] >= 90, progress
     assert reports[0].fw != "5.1.0" and reports[-1].fw == "5.1.0"  # who reported: the old, then the new firmware
     assert {"downloading_s", "verifying_s", "rebooting_s", "trial_s"} <= outcome.timings.keys(), outcome.timings
-    # The job is over: rebooting (a new connection, a new subscription) installs nothing again.
+    # The same job delivered again (a broker that redelivers, a deployer that publishes twice) is acted
+    # on once: across a reboot the device only reports its outcome again, and downloads nothing.
     served = artifacts.statistics()["requests"]
+    last = mqtt_ota.jobs.reports(mqtt_ota.device, outcome.job_id)[-1]
+    mqtt_ota.jobs.publish_job(mqtt_ota.device, mqtt_ota.last_job.document)
     dut.reboot()
-    dut.command("version")
+    again = mqtt_ota.jobs.wait_for(mqtt_ota.device, outcome.job_id, lambda r: r.arrival > last.arrival, timeout=30)
+    mqtt_ota.clear_open_jobs()
+    assert again is not None and (again.phase, again.fw) == ("committed", "5.1.0"), mqtt_ota.reports(outcome.job_id)
+    assert dut.version() == "5.1.0"
     assert artifacts.statistics()["requests"] == served
-    assert steps(mqtt_ota.reports(outcome.job_id)) == STEPS
+
+
+def test_a_job_given_up_on_is_cleared_and_never_installs_later(dut, mqtt_ota, telemetry, artifacts):
+    before, served = dut.version(), artifacts.statistics()["requests"]
+    dut.power_off()  # offline: the job can only wait on the broker, retained
+    job = mqtt_ota.start(mqtt_ota.build("5.6.0"))
+    outcome = mqtt_ota.finish(job, expect=None, timeout=2)
+    assert outcome.result == "timeout" and "no status report of this job arrived" in outcome.reason
+    assert mqtt_ota.jobs.open_jobs() == {}  # cleared on the broker, though no outcome came
+    back = time.time()
+    dut.power_on()
+    telemetry.wait_for(produced_after(back), timeout=60)  # connected and subscribed: a retained job is here by now
+    assert mqtt_ota.status().get("phase") != "downloading" and dut.version() == before
+    assert artifacts.statistics()["requests"] == served
 
 
 def test_download_over_3g_with_a_partition_in_the_middle_resumes_and_commits(mqtt_ota, network, artifacts):

@@ -154,3 +154,71 @@ def test_a_report_queued_offline_is_timed_by_the_device_clock() -> None:
     assert late.when == 1000.0
     no_clock = parse_status_report("d", json.dumps(status("j", "trial", ts=5.0)).encode(), arrival=1_800_000_000.0)
     assert no_clock.when == 1_800_000_000.0  # a board without a real-time clock: arrival time
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"[" * 100_000, "ota status: unreadable payload (RecursionError"),
+        (b'{"phase": "trial", "ts": 1' + b"0" * 400 + b"}", "ota status: ts expected Unix seconds"),
+        (b'{"phase": "trial", "ts": NaN}', "ota status: ts expected Unix seconds"),
+    ],
+)
+def test_a_hostile_report_is_malformed_not_an_exception(payload: bytes, message: str) -> None:
+    with pytest.raises(MalformedStatus) as err:
+        parse_status_report("d", payload, 1.0)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_poisonous_report_does_not_stop_the_channel(channel: OtaJobChannel, firmware: FakeFirmware) -> None:
+    topic = "devices/dev-7/ota/status"
+    firmware.report(topic, b'{"job_id":"j-2","phase":"trial","ts":1' + b"0" * 400 + b"}")
+    firmware.report(topic, b"[" * 100_000)
+    firmware.report(topic, status("j-2", "committed"))
+    final = channel.wait_outcome("dev-7", "j-2", timeout=WAIT)
+    assert final is not None and final.phase == "committed", channel.statistics()
+    assert channel.statistics()["malformed"] == 2
+
+
+def _job(job_id: str) -> dict[str, Any]:
+    return {"job_id": job_id, "version": "2.0.0", "url": "http://h/f.img", "size": 300, "sha256": "ab" * 32}
+
+
+def test_finishing_an_older_job_leaves_a_newer_one_on_the_broker(broker: Broker, channel: OtaJobChannel) -> None:
+    channel.publish_job("dev-7", _job("older"))
+    channel.publish_job("dev-7", _job("newer"))
+    assert channel.clear_job("dev-7", "older") is False
+    assert channel.open_jobs() == {"dev-7": "newer"}
+    later = FakeFirmware(broker, "dev-7")
+    try:
+        later.subscribe()
+        assert [json.loads(p)["job_id"] for p, _ in later.jobs] == ["newer"]
+    finally:
+        later.close()
+    assert channel.clear_open_jobs() == ["dev-7"] and channel.open_jobs() == {}
+    after = FakeFirmware(broker, "dev-7")
+    try:
+        after.subscribe()
+        assert after.jobs == []
+    finally:
+        after.close()
+
+
+def test_open_jobs_are_published_again_after_a_broker_restart(broker: Broker, channel: OtaJobChannel,
+                                                               journal: Journal) -> None:  # fmt: skip
+    channel.publish_job("dev-7", _job("j-open"))
+    broker.restart(kill=True)  # amqtt keeps retained messages in memory only; a killed mosquitto may lose them
+    fw = FakeFirmware(broker, "dev-7")
+    try:
+        deadline = threading.Event()
+        for _ in range(100):  # the channel reconnects on its own back-off (0.1-1 s): bounded
+            fw.jobs.clear()
+            fw.subscribe()
+            if fw.jobs:
+                break
+            deadline.wait(0.2)
+        assert [json.loads(p)["job_id"] for p, _ in fw.jobs] == ["j-open"], channel.statistics()
+    finally:
+        fw.close()
+    journal.flush()
+    assert any(r["kind"] == "ota.job.republished" for r in read_journal(journal.path))
