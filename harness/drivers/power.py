@@ -14,6 +14,7 @@ the command. Every action is journaled as a ``power`` record.
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,7 @@ class PowerSupply:
             inst.timeout = int(self.timeout * 1000)
             inst.read_termination = "\n"
             inst.write_termination = "\n"
+            _send_at_once(inst)
         except (pyvisa.errors.Error, OSError, ValueError) as exc:
             raise PowerError(
                 f"power {self.name}: cannot open {self.resource}: {exc} "
@@ -241,3 +243,19 @@ class PowerSupply:
     def _journal(self, action: str, *, t: float | None = None, **fields: Any) -> None:
         if self.journal is not None:
             self.journal.record("power", t=t, action=action, channel=self.channel, source=self.name, **fields)
+
+
+def _send_at_once(inst: Any) -> None:
+    """Turn Nagle's algorithm off on a raw-socket (``::SOCKET``) session.
+
+    SCPI over a socket is small writes, each followed by a query (``SYST:ERR?`` after every setting):
+    with Nagle on, a command written while the previous one is unacknowledged waits for the peer's
+    delayed ACK, so ``OUTP OFF`` reached the supply ~40 ms after the call — a power cut 40 ms late.
+    pyvisa-py has no VISA attribute for it on SOCKET sessions, so it is set on the session's socket;
+    other transports (VXI-11, USB, serial) are left as they are.
+    """
+    session = getattr(getattr(inst, "visalib", None), "sessions", {}).get(getattr(inst, "session", None))
+    sock = getattr(session, "interface", None)
+    if isinstance(sock, socket.socket) and sock.type == socket.SOCK_STREAM:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -111,3 +111,13 @@ def test_console_through_rfc2217_forwarder_on_the_twin(twin: TwinProcess, twin_p
         con.sendline("dump 256000")
         end = con.expect(DUMP_END, timeout=60)
         assert verify_dump(con.before, end) == 4000
+
+
+def test_a_socket_supply_sends_each_command_at_once(twin_psu: PowerSupply) -> None:
+    """Nagle's algorithm off on ``::SOCKET`` sessions: with it on, ``OUTP OFF`` after a query waited for a
+    delayed ACK and a power cut landed ~40 ms late (bench/power.py measures it)."""
+    import socket
+
+    inst = twin_psu._inst
+    sock = inst.visalib.sessions[inst.session].interface
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
