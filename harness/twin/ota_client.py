@@ -55,19 +55,23 @@ from harness.twin.http_events import (
     OtaStatus,
 )
 from harness.twin.image import HEADER_SIZE, SIGNATURE_SIZE, ImageFault, parse_image
-from harness.twin.ota_jobs import VERSION, BadJob, encode_status, parse_job
+from harness.twin.ota_jobs import URL_RULE, URL_TEXT, VERSION, BadJob, encode_status, parse_job
 from harness.twin.ota_jobs import status_topic as ota_status_topic
 from harness.twin.ota_record import (
     COMMITTED,
     DOWNLOADING,
     FAILED,
-    MAX_REASON,
     MAX_URL,
     REJECTED,
     ROLLED_BACK,
     TRIAL,
     OtaJob,
+    clean_reason,
+    fits,
+    largest,
     read_job,
+    room,
+    usable_etag,
     write_job,
 )
 from harness.twin.records import write_bootctl
@@ -213,6 +217,8 @@ class OtaAgent:
             return f"ota busy: downloading {self.job.version if self.job else '?'}"
         if not url.startswith("http://") or len(url) > MAX_URL:
             return f"ota apply expects an http:// URL of at most {MAX_URL} characters (got {url[:80]!r})"
+        if not URL_TEXT.fullmatch(url):
+            return f"ota apply expects a URL of {URL_RULE} (got {url[:60]!r})"
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower()):
             return f"ota apply expects the image's SHA-256 as 64 hex digits (got {sha256!r})"
         if not HEADER_SIZE < size <= device.layout.slot_size:
@@ -220,7 +226,11 @@ class OtaAgent:
         if not VERSION.fullmatch(version):
             return f"ota apply expects a version of at most 32 characters like 2.0.0 (got {version[:80]!r})"
         target = device.slot if self.unsafe_write_active else other_slot(device.slot)
-        self.job = OtaJob(version, url, size, sha256.lower(), slot=target, job_id=job_id, signature=signature)
+        job = OtaJob(version, url, size, sha256.lower(), slot=target, job_id=job_id, signature=signature)
+        if not fits(device.flash, job):
+            most = max(0, room(device.flash) - (len(largest(job).encode()) - len(url)))
+            return f"ota apply: url too long for the job record ({len(url)} characters; at most {most} fit here)"
+        self.job = job
         out.extend(write_job(device.flash, self.job))
         self.pos, self.failures, self.restarts, self.decile = 0, 0, 0, 0
         self._report(out, DOWNLOADING, now)
@@ -277,12 +287,13 @@ class OtaAgent:
                 self._cancel(out)
                 self._failed(f"206 starts at byte {event.start}, asked for {self.pos}", None, now, out)
         elif event.status == 200:
-            if self.pos and event.etag is not None and event.etag == job.etag:
+            etag = usable_etag(event.etag)  # one the record cannot hold is no proof of anything
+            if self.pos and etag is not None and etag == job.etag:
                 self.skip = self.pos  # the server ignored Range but the file is the same: skip ahead
             elif self.pos:
-                self._restart(f"image changed on the server (ETag {job.etag} -> {event.etag})", now, out)
-            if self.job is not None and self.job.phase == DOWNLOADING and self.job.etag != event.etag:
-                self.job = self.job.moved(etag=event.etag)  # persisted with the next page checkpoint
+                self._restart(f"image changed on the server (ETag {job.etag} -> {etag})", now, out)
+            if self.job is not None and self.job.phase == DOWNLOADING and self.job.etag != etag:
+                self.job = self.job.moved(etag=etag)  # persisted with the next page checkpoint
         elif event.status == 416 and self.pos:
             self._cancel(out)
             self._restart("416: the image shrank on the server", now, out)
@@ -492,7 +503,7 @@ class OtaAgent:
     def _finish(self, phase: str, reason: str, now: float, out: list[Action], version: str | None = None) -> None:
         job = self.job
         assert job is not None
-        reason = reason[:MAX_REASON]
+        reason = clean_reason(reason)
         self.job = job.moved(phase=phase, reason=reason)
         out.extend(write_job(self.device.flash, self.job))
         self.device.cancel_timer(out, RETRY_TIMER)

@@ -6,9 +6,12 @@
      "size": 1048896, "sha256": "<64 hex>", "signature": "<128 hex>"}
 
 ``job_id`` names the deployment (the device acts on each id once, so a redelivered or retained job
-is not installed twice); ``size``/``sha256`` are the image *file*'s; ``signature`` (optional) is the
-image's Ed25519 signature, which must be the one the downloaded image carries. An empty payload is
-the deployer clearing its retained job: nothing to do.
+is not installed twice); ``url`` is ``http://``, at most 1024
+characters of printable ASCII without spaces, quotes or backslashes; ``size``/``sha256`` are the image
+*file*'s; ``signature`` (optional) is the image's Ed25519 signature, which must be the one the
+downloaded image carries. An empty payload is the deployer clearing its retained job: nothing to do.
+:func:`parse_job` never raises: whatever the payload (not JSON, nested too deeply, larger than
+:data:`MAX_DOCUMENT`), the answer is a job, a :class:`BadJob` with a one-line reason, or None.
 
 ``devices/<id>/ota/status`` (QoS 1, retained): one JSON object per report ::
 
@@ -29,9 +32,14 @@ from dataclasses import dataclass
 
 MAX_JOB_ID = 64
 MAX_VERSION = 32
+MAX_DOCUMENT = 4096  # bytes: a job with every field at its longest is under 1,500
 SIGNATURE_HEX = 128
 JOB_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+\-_]{0,31}")
+#: What a URL may be made of: printable ASCII but space, ``"`` and ``\`` (nothing the job record must
+#: escape, nothing that could end the HTTP request line or a console line).
+URL_TEXT = re.compile(r"[!#-\[\]-~]+")
+URL_RULE = "printable ASCII without spaces, quotes or backslashes"
 FIELDS = ("job_id", "version", "url", "size", "sha256", "signature")
 REQUIRED = ("job_id", "version", "url", "size", "sha256")
 
@@ -65,9 +73,20 @@ class BadJob:
 
 
 def parse_job(payload: bytes) -> JobRequest | BadJob | None:
-    """The job in ``payload``; None for an empty payload (a cleared retained job)."""
+    """The job in ``payload``; None for an empty payload (a cleared retained job). Never raises."""
     if not payload:
         return None
+    if len(payload) > MAX_DOCUMENT:
+        return BadJob(f"job: document of {len(payload)} bytes is longer than the {MAX_DOCUMENT} a job can be")
+    try:
+        return _parse(payload)
+    except RecursionError:
+        return BadJob("job: not JSON (nested too deeply)")
+    except Exception as exc:  # a retained job that crashed the firmware would crash it at every connect
+        return BadJob(f"job: unreadable ({type(exc).__name__})")
+
+
+def _parse(payload: bytes) -> JobRequest | BadJob:
     try:
         body = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -92,7 +111,7 @@ def parse_job(payload: bytes) -> JobRequest | BadJob | None:
 def _problem(body: dict[str, object]) -> str | None:
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
-        return f"unknown field {unknown[0]!r} (expected {', '.join(FIELDS)})"
+        return f"unknown field {unknown[0][:40]!r} (expected {', '.join(FIELDS)})"
     missing = [name for name in REQUIRED if name not in body]
     if missing:
         return f"missing field {missing[0]!r}"
@@ -103,6 +122,8 @@ def _problem(body: dict[str, object]) -> str | None:
         return f"version expects up to {MAX_VERSION} characters like 2.0.0 (got {str(version)[:80]!r})"
     if not isinstance(url, str):
         return f"url expects a string (got {type(url).__name__})"
+    if not URL_TEXT.fullmatch(url):
+        return f"url expects {URL_RULE} (got {url[:60]!r})"
     if isinstance(size, bool) or not isinstance(size, int):
         return f"size expects a whole number of bytes (got {size!r})"
     for name, length in (("sha256", 64), ("signature", SIGNATURE_HEX)):

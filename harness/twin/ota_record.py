@@ -8,6 +8,12 @@ can never touch boot control, and the flash layout stays as it was. Payload: com
 Phases: ``downloading`` (``pages`` fully written and checkpointed into ``slot``, with the ETag they
 came from), ``trial`` (verified, armed for a trial boot at boot count ``armed_boot``), and the
 outcomes ``committed``, ``rolled_back``, ``rejected``, ``failed``. An outcome stays until the next job.
+
+The record must always fit its half page, so nothing unbounded goes in: a job is only started when
+its record would fit with the longest reason and ETag it may come to hold (:func:`fits`); reasons are
+cut to :data:`MAX_REASON` characters of printable ASCII (:func:`clean_reason`); an ETag that is not
+1-:data:`MAX_ETAG` characters of printable ASCII is not kept (:func:`usable_etag`), so a download
+interrupted under it resumes from byte 0 instead of with ``If-Range``.
 """
 
 from __future__ import annotations
@@ -76,16 +82,49 @@ def read_job(flash: Flash) -> OtaJob | None:
     return None if stored is None else OtaJob.decode(stored.payload)
 
 
+def room(flash: Flash) -> int:
+    """Bytes of payload a job record can have in this layout."""
+    return flash.layout.page_size // 2 - HEADER_SIZE
+
+
 def write_job(flash: Flash, job: OtaJob) -> list[FlashWrite]:
-    """Persist ``job`` as the next record of the pair; one FlashWrite per program unit."""
+    """Persist ``job`` as the next record of the pair; one FlashWrite per program unit.
+
+    A ValueError here is a bug: :func:`fits` admitted a job whose record later grew past its room.
+    """
     payload = job.encode()
-    room = flash.layout.page_size // 2 - HEADER_SIZE
-    if len(payload) > room:
-        raise ValueError(f"OTA job record of {len(payload)} bytes does not fit {room} bytes (URL too long?)")
+    if len(payload) > room(flash):
+        raise ValueError(f"OTA job record of {len(payload)} bytes does not fit {room(flash)} bytes")
     return write_pair(flash, _base(flash), OTA_MAGIC, payload)
 
 
-#: Longest URL ``ota apply`` accepts, so that a job record always fits its half page (with a 64-character
-#: job id, a 128-digit signature, a 32-character version and a reason of at most MAX_REASON).
+#: Longest URL ``ota apply`` accepts. With the default 4 KiB pages every job within the limits fits its
+#: record (a 64-character job id, a 128-digit signature, a 32-character version, a reason of MAX_REASON
+#: characters and an ETag of MAX_ETAG, all of them quotes, which JSON doubles); smaller pages fit less.
 MAX_URL = 1024
 MAX_REASON = 160
+MAX_ETAG = 64
+_BIGGEST = 2**32 - 1
+
+
+def largest(job: OtaJob) -> OtaJob:
+    """``job`` with the longest reason, ETag, phase and counters it may come to hold."""
+    return job.moved(phase=ROLLED_BACK, etag='"' * MAX_ETAG, reason='"' * MAX_REASON, pages=_BIGGEST,
+                     armed_boot=_BIGGEST, rearmed=_BIGGEST)  # fmt: skip
+
+
+def fits(flash: Flash, job: OtaJob) -> bool:
+    """Whether ``job``'s record fits its room whatever it comes to hold."""
+    return len(largest(job).encode()) <= room(flash)
+
+
+def clean_reason(text: str) -> str:
+    """One line of printable ASCII (anything else becomes ``?``), at most :data:`MAX_REASON` characters."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:MAX_REASON])
+
+
+def usable_etag(etag: str | None) -> str | None:
+    """``etag`` if the record can hold it (1-MAX_ETAG characters of printable ASCII), else None."""
+    if etag is None or not 0 < len(etag) <= MAX_ETAG or not all("!" <= c <= "~" for c in etag):
+        return None
+    return etag

@@ -35,6 +35,7 @@ class MemoryHttp:
     statuses: list[tuple[int, float | None]] = field(default_factory=list)  # (status, retry_after) to answer next
     cut_after: list[int] = field(default_factory=list)  # the next bodies die after this many bytes
     ignore_range: bool = False
+    etag: str | None = None  # the ETag to send instead of the content's own (None: the content's)
     requests: list[HttpGet] = field(default_factory=list)
     answered: list[int] = field(default_factory=list)  # status of every response
 
@@ -74,7 +75,7 @@ class OtaPump(Pump):
             status, retry_after = http.statuses.pop(0)
             events = [HttpResponse(get.ref, status, retry_after=retry_after), HttpDone(get.ref)]
         else:
-            etag = etag_of(data)
+            etag = etag_of(data) if http.etag is None else http.etag
             ranged = get.range_start > 0 or get.range_end is not None
             if ranged and get.if_range is not None and get.if_range != etag:
                 ranged = False

@@ -197,6 +197,34 @@ def test_a_second_job_while_one_is_running_is_refused_and_the_first_goes_on() ->
     assert phases(pump, "first")[-1] == "committed"
 
 
+def test_a_url_the_record_or_the_request_line_could_not_carry_is_rejected() -> None:
+    image = signed(security_counter=2)
+    pump = online(image)
+    urls = ['http://h/"fw".img', "http://h/fw.img\r\nOTA committed 9.9.9", "http://h/" + "\u00e9" * 500,
+            "http://h/" + '"' * 1000, "http://h/" + "\\" * 1000]  # fmt: skip
+    for n, url in enumerate(urls):
+        pump.publish(JOB_TOPIC, job_document(f"j-url-{n}", url, image, "2.0.0"))
+        pump.run()
+    reports = pump.broker.ota_statuses()
+    assert [(s["job_id"], s["phase"]) for s in reports] == [(f"j-url-{n}", "rejected") for n in range(len(urls))]
+    assert all(s["reason"].startswith("job: url expects printable ASCII") for s in reports), reports
+    lines = pump.take().split("\r\n")
+    assert not [line for line in lines if line.startswith("OTA committed")], lines
+    assert read_job(Flash(pump.flash, LAYOUT)) is None and pump.http.requests == [] and pump.reboots == []
+
+
+def test_a_job_that_would_crash_the_parser_is_rejected_at_every_delivery() -> None:
+    pump = online()
+    pump.publish(JOB_TOPIC, b"[" * 100_000)
+    pump.run()
+    pump.drop_connection()  # the retained job comes again at the reconnect
+    pump.run(until=pump.now + 30)
+    reports = pump.broker.ota_statuses()
+    assert [s["phase"] for s in reports] == ["rejected", "rejected"], reports
+    assert reports[0]["reason"].startswith("job: ") and reports[0]["job_id"] == ""
+    assert pump.reboots == [] and version(pump).startswith("fw 1.0.0")
+
+
 def test_an_empty_retained_payload_clears_the_job_and_is_not_a_job() -> None:
     assert parse_job(b"") is None
     assert isinstance(parse_job(b"{}"), BadJob)
