@@ -34,6 +34,7 @@ from harness.twin.flash import Flash, FlashLayout
 from harness.twin.heap import heap_free
 from harness.twin.http_events import HttpEvent
 from harness.twin.image import ImageInfo
+from harness.twin.noinit import load_outbox, save_outbox
 from harness.twin.ota_client import TIMERS as OTA_TIMERS
 from harness.twin.ota_client import OtaAgent
 from harness.twin.ota_jobs import job_topic
@@ -160,13 +161,16 @@ class Device:
         self._pump_dump(out)
 
     def reboot(self, out: list[Action], reason: str, now: float) -> None:
+        """A software or watchdog reset: RAM marked noinit (the reports not sent yet) survives it."""
+        noinit = b""
         if self.session is not None:
             self.session.shutdown(now, out)  # status offline + DISCONNECT go out before the reset
+            noinit = save_outbox(self.session.unsent())
         for name in sorted(self._timers):
             out.append(CancelTimer(name))
         self._timers.clear()
         self.state = RESET
-        out.append(Reboot(reason))
+        out.append(Reboot(reason, noinit))
 
     # ------------------------------------------------------------------ move handlers
 
@@ -206,6 +210,7 @@ class Device:
             heap_free=lambda at: heap_free(self, at),
             subscriptions=(job_topic(self.device_id),),
             inbox=self._on_message,
+            carried=load_outbox(event.noinit),
         )
         self.state = BOOTING
         self.ota = OtaAgent(self)

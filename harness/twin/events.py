@@ -8,7 +8,7 @@ members to the two unions; runtimes ignore actions they do not know only by expl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.twin.http_events import HttpCancel, HttpChunk, HttpDone, HttpFailed, HttpGet, HttpResponse, OtaStatus
 
@@ -21,11 +21,14 @@ class PowerOn:
 
     ``wall_offset`` is what to add to the runtime's clock (the ``now`` of every ``handle`` call) to
     get Unix time: the device's real-time clock, set by the runtime because the core reads no clock.
+    ``noinit`` is the RAM a software reset keeps: the ``noinit`` of the :class:`Reboot` that led here,
+    ``b""`` after a power cut (:mod:`harness.twin.noinit`).
     """
 
     reset_cause: str
     entropy: int
     wall_offset: float = 0.0
+    noinit: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,11 @@ class CancelTimer:
 
 @dataclass(frozen=True)
 class Reboot:
-    """Restart the core from what flash holds, with ``reset_cause=reason``."""
+    """Restart the core from what flash holds, with ``reset_cause=reason``; hand ``noinit`` (RAM a
+    software reset keeps) to the next core in its :class:`PowerOn`."""
 
     reason: str
+    noinit: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 Executes the core's actions for real: console output to the pty master (non-blocking, with a bounded
 transmit buffer), flash writes with ``os.pwrite`` one program unit at a time (a SIGKILL between two
 leaves a half-programmed record, like a power cut), timers with ``loop.call_later``, Reboot by
-rebuilding the core from the flash file, network actions (publish, subscribe, messages in) with paho-
-mqtt on this same loop (:mod:`harness.twin.netlink`, created here, after the fork), and activity/halt
-reports to the rig over a pipe as JSON lines. Every power-on tells the core the wall-clock offset of the
-loop's clock, so its telemetry carries Unix timestamps without the core reading a clock. Timers are held
-back while the transmit buffer is above its high-water mark, so a long ``dump`` streams at the pace of
-whoever reads the console.
+rebuilding the core from the flash file and handing it the old core's noinit RAM (``Reboot.noinit`` ->
+``PowerOn.noinit``; a power cut kills the process, so a fresh process starts without it), network
+actions (publish, subscribe, messages in) with paho-mqtt on this same loop (:mod:`harness.twin.netlink`,
+created here, after the fork), and activity/halt reports to the rig over a pipe as JSON lines. Every
+power-on tells the core the wall-clock offset of the loop's clock, so its telemetry carries Unix
+timestamps without the core reading a clock. Timers are held back while the transmit buffer is above
+its high-water mark, so a long ``dump`` streams at the pace of whoever reads the console.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ class FirmwareHost:
             self._report(event="ota", phase=action.phase, version=action.version, percent=action.percent,
                          reason=action.reason)  # fmt: skip
         elif isinstance(action, Reboot):
-            self._reboot(action.reason)
+            self._reboot(action.reason, action.noinit)
         else:
             print(f"twin host: ignoring unknown action {action!r}", file=sys.stderr)
 
@@ -190,7 +191,9 @@ class FirmwareHost:
         self.programming = False
         self._pump()
 
-    def _reboot(self, reason: str) -> None:
+    def _reboot(self, reason: str, noinit: bytes) -> None:
+        """A software reset: a new core from flash, given the noinit RAM the old one left (a power cut
+        ends the process instead, and the next process starts without it)."""
         for name in list(self.timers):
             self._cancel(name)
         self.held.clear()
@@ -204,7 +207,7 @@ class FirmwareHost:
         self.events = deque(e for e in self.events if isinstance(e, ConsoleInput))
         self._report(event="reboot", reason=reason)
         self.device = self._new_core()
-        self.events.appendleft(PowerOn(reason, self.entropy.getrandbits(64), self._wall_offset()))
+        self.events.appendleft(PowerOn(reason, self.entropy.getrandbits(64), self._wall_offset(), noinit))
 
     # ------------------------------------------------------------------ timers
 

@@ -19,7 +19,8 @@ downloaded image carries. An empty payload is the deployer clearing its retained
      "fw": "1.0.0", "boot_id": "…", "ts": 1700000000.123}
 
 ``phase`` is ``downloading``, ``verifying``, ``rebooting``, ``trial``, ``committed``, ``rolled_back``,
-``rejected`` or ``failed``; ``fw`` is the version running when the report was made. A job that is
+``rejected`` or ``failed``; ``fw`` and ``boot_id`` are those of the boot that made the report (a
+report queued before a software reset goes out from the next boot unchanged). A job that is
 refused before it starts (malformed, busy) gets a ``rejected`` report carrying its ``job_id`` when it
 had one. Compact JSON, fields in this order.
 """

@@ -6,6 +6,13 @@ connection makes every unacknowledged entry unsent again, and the next connectio
 in order. A report marked ``coalesce`` (download progress) replaces an older one of the same topic
 that has not been handed to the network yet, so an offline device sends its latest progress, not
 every step. At most :data:`OUTBOX_LIMIT` entries: past that the oldest is dropped (counted).
+
+The outbox belongs to one boot's session, but a software or watchdog reset does not lose it: the
+core saves the entries not yet handed to a connection in noinit RAM (:mod:`harness.twin.noinit`) and
+the next boot's outbox starts with them (:meth:`Outbox.restore`), so they go out first, in the order
+they were made. Entries in flight on a live connection at the reset went out ahead of its clean
+DISCONNECT and are not carried (no duplicate can put an earlier phase after a later one). A power cut
+loses everything.
 """
 
 from __future__ import annotations
@@ -31,6 +38,15 @@ class Outbox:
         self.entries: deque[Pending] = deque()
         self.dropped = 0
         self.replaced = 0
+        self.carried = 0  # entries this outbox started with, from the boot before
+
+    def restore(self, entries: list[Pending]) -> None:
+        """Start with what the previous boot left unsent (noinit RAM): first in line."""
+        kept = entries[-self.limit :] if self.limit else []
+        self.dropped += len(entries) - len(kept)
+        for entry in kept:
+            self.entries.append(Pending(entry.topic, entry.payload, entry.retain, entry.coalesce))
+        self.carried += len(kept)
 
     def add(self, topic: str, payload: bytes, *, retain: bool, coalesce: bool) -> None:
         if coalesce:

@@ -10,7 +10,9 @@ numbered; events about an older connection are stale and ignored (counted).
 Besides telemetry the session carries the boot's other MQTT traffic: after every CONNACK it
 subscribes to its ``subscriptions`` (clean session) and hands each message it receives to ``inbox``;
 reports given to :meth:`MqttSession.send` (OTA status) wait in an :class:`~harness.twin.outbox.Outbox`
-until acknowledged and go out first on every new connection.
+until acknowledged and go out first on every new connection. ``carried`` are the reports the boot
+before had not sent at a software reset (noinit RAM): they lead the outbox; :meth:`unsent` is what
+this boot leaves for the next.
 
 The session's legal moves are the :data:`SESSION_MOVES` table; anything else is an IllegalMove.
 """
@@ -36,7 +38,7 @@ from harness.twin.events import (
     NetSubscribe,
     Will,
 )
-from harness.twin.outbox import Outbox
+from harness.twin.outbox import Outbox, Pending
 from harness.twin.sensors import Sensors
 from harness.twin.settings import Settings
 from harness.twin.states import IllegalMove
@@ -100,6 +102,7 @@ class SessionStatistics:
     received: int
     outbox: int
     outbox_dropped: int
+    outbox_carried: int
     last_error: str
 
 
@@ -118,6 +121,7 @@ class MqttSession:
         heap_free: Callable[[float], int],
         subscriptions: tuple[str, ...] = (),
         inbox: Inbox | None = None,
+        carried: list[Pending] | None = None,
     ) -> None:
         self.settings = settings
         self.identity = identity
@@ -129,6 +133,7 @@ class MqttSession:
         self.subscriptions = subscriptions
         self.inbox = inbox
         self.outbox = Outbox()
+        self.outbox.restore(carried or [])
         self.sensors = Sensors(settings, random.Random(rng.getrandbits(64)))
         self.buffer = StoreAndForward(settings.buffer, telemetry.encode_telemetry)
         self.state = DISABLED
@@ -206,6 +211,15 @@ class MqttSession:
         self.live = False
         self._go("shutdown", CLOSED)
 
+    def unsent(self) -> list[Pending]:
+        """The reports not handed to a connection yet, in order: what a software reset carries over.
+
+        After :meth:`shutdown`, reports in flight on a live connection have gone out ahead of its clean
+        DISCONNECT and are not carried (sending them again would put an earlier phase after a later one
+        on the broker); after a lost connection every report is unsent again, and all are carried.
+        """
+        return self.outbox.unsent()
+
     def statistics(self) -> SessionStatistics:
         c = self._counts
         return SessionStatistics(
@@ -225,6 +239,7 @@ class MqttSession:
             received=c["received"],
             outbox=len(self.outbox),
             outbox_dropped=self.outbox.dropped,
+            outbox_carried=self.outbox.carried,
             last_error=self.last_error,
         )
 

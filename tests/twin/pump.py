@@ -5,6 +5,9 @@ The pump is the test double of the process runtime: it executes actions exactly 
 Reboot -> a new core from flash), but in simulated time and with a write budget that models a
 power cut after the k-th page-program unit.
 
+A ``Reboot`` hands its ``noinit`` RAM to the next ``PowerOn`` (a software or watchdog reset keeps it);
+:meth:`Pump.power_cut` and :meth:`Pump.power_on` start without it, as a power cut does.
+
 Network actions go to an in-memory broker (:class:`MemoryBroker`): it accepts or refuses
 connections, acknowledges publishes after a one-way ``delay``, keeps retained messages, publishes
 the will when a connection dies uncleanly, keeps subscriptions (a test publishes to the device with
@@ -130,11 +133,11 @@ class Pump:
     net_events: list[tuple[float, int, Event]] = field(default_factory=list)
     _order: int = 0
 
-    def power_on(self, cause: str = "power-on") -> None:
+    def power_on(self, cause: str = "power-on", *, noinit: bytes = b"") -> None:
         self.device = Device(self.flash, layout=self.layout, boot_time=self.boot_time)
         self.timers.clear()
         self.net_events.clear()
-        self.feed(PowerOn(cause, self.entropy, wall_offset=WALL))
+        self.feed(PowerOn(cause, self.entropy, wall_offset=WALL, noinit=noinit))
 
     def power_cut(self) -> None:
         """The board dies: RAM, timers and the connection are gone (the broker publishes the will)."""
@@ -193,7 +196,7 @@ class Pump:
             elif isinstance(action, Reboot):
                 self.reboots.append(action.reason)
                 self.entropy += 1
-                self.power_on(action.reason)
+                self.power_on(action.reason, noinit=action.noinit)
                 return
 
     def _net(self, action: NetConnect | NetPublish | NetDisconnect | NetSubscribe) -> None:

@@ -140,3 +140,36 @@ def test_twin_takes_a_retained_job_and_reports_every_step(serve: Callable[..., S
         port.close()
         stop_served(twin)
         watcher.close()
+
+
+def test_reports_made_offline_survive_a_reboot_of_the_served_twin(serve: Callable[..., ServedTwin],
+                                                                  broker: Broker) -> None:  # fmt: skip
+    """The board process hands the unsent reports of a boot to the next one across a software reset."""
+    image = build_signed_image("2.0.0", KeyPair.ephemeral(), size=32 * 1024, security_counter=1)
+    watcher = Subscriber(broker)
+    twin = serve("--device-id", "rt-3", "--slot-pages", "48")
+    port = serial.Serial(twin.console, baudrate=115200, timeout=0.2)
+    try:
+        with ArtifactServer() as artifacts:
+            url = artifacts.publish("fw.img", image.data)
+            port.write(b"\r")
+            read_until(port, b"twin> ")
+            for key, value in (("mqtt.host", broker.host), ("mqtt.port", broker.port), ("mqtt.backoff_max", "0.5")):
+                assert command(port, f"config set {key} {value}") == ["OK"]
+            port.write(b"reboot\r")
+            read_until(port, b"BOOT-DONE\r\ntwin> ")
+            boot_id = json.loads(command(port, "status")[0])["boot_id"]
+            watcher.wait("the online status", watcher.status(state="online", boot_id=boot_id))
+            broker.stop()
+            port.write(f"ota apply {url} {'00' * 32} {len(image.data)} 2.0.0\r".encode())
+            read_until(port, b"OTA rejected reason=hash")  # made while the broker is down
+            port.write(b"reboot\r")
+            read_until(port, b"BOOT-DONE\r\ntwin> ")
+            broker.start_again()
+            watcher.wait("the old boot's rejected report", lambda ms: any(
+                t == "devices/rt-3/ota/status" and p["phase"] == "rejected" and p["boot_id"] == boot_id
+                for t, p in ms))  # fmt: skip
+    finally:
+        port.close()
+        stop_served(twin)
+        watcher.close()

@@ -45,6 +45,11 @@ def phases(pump: OtaPump, job_id: str) -> list[str]:
     return [s["phase"] for s in pump.broker.ota_statuses() if s["job_id"] == job_id]
 
 
+def steps(seen: list[str]) -> list[str]:
+    """The phases with repeats in a row folded (progress, and a re-report of a redelivered job)."""
+    return [p for i, p in enumerate(seen) if i == 0 or p != seen[i - 1]]
+
+
 def test_a_job_published_on_the_topic_is_installed_and_every_step_is_reported() -> None:
     image = signed(security_counter=2)
     pump = online(image)
@@ -55,8 +60,7 @@ def test_a_job_published_on_the_topic_is_installed_and_every_step_is_reported() 
     assert seen[0] == "downloading" and seen[-1] == "committed", seen
     # Each step in order; the retained job redelivered on the trial boot's connection is re-reported
     # as "trial", never started again (one download).
-    steps = [p for i, p in enumerate(seen) if i == 0 or p != seen[i - 1]]
-    assert steps == ["downloading", "verifying", "rebooting", "trial", "committed"], seen
+    assert steps(seen) == ["downloading", "verifying", "rebooting", "trial", "committed"], seen
     assert len(pump.http.requests) == 1
     percents = [s["percent"] for s in reports if s["phase"] == "downloading"]
     assert percents == sorted(percents) and percents[0] == 0 and percents[-1] >= 90, percents
@@ -126,6 +130,11 @@ def test_a_rollback_is_reported_with_the_job_id_by_the_old_firmware() -> None:
     pump.run(until=pump.now + 120)
     reports = [s for s in pump.broker.ota_statuses() if s["job_id"] == "bad-1"]
     assert reports[-1]["phase"] == "rolled_back", reports
+    # Each crashing trial boot made its "trial" report without ever connecting; the watchdog reset
+    # kept it in noinit RAM, so all three reach the broker, in order, from the boots that made them.
+    trials = [s for s in reports if s["phase"] == "trial"]
+    assert len(trials) == 3 and len({s["boot_id"] for s in trials}) == 3, reports
+    assert steps([s["phase"] for s in reports]) == ["downloading", "verifying", "rebooting", "trial", "rolled_back"]
     assert reports[-1]["fw"] == "1.0.0" and "not-confirmed" in reports[-1]["reason"]
     assert version(pump).startswith("fw 1.0.0 slot=A ")
 
@@ -137,15 +146,24 @@ def test_offline_progress_is_coalesced_and_delivered_after_reconnect() -> None:
     pump.run(until=pump.now + 0.002)  # the job arrived, the download started
     pump.broker.up = False
     pump.drop_connection()
-    session = pump.device.session if pump.device else None
+    device = pump.device
+    assert device is not None and device.session is not None
+    session, first_boot = device.session, device.boot_id
     pump.run(until=pump.now + 0.2)  # the whole download happens offline; verify; reboot ...
-    assert "committed" not in phases(pump, "j-4")
-    assert session is not None and session.outbox.replaced > 0
+    assert pump.reboots == ["software"] and "committed" not in phases(pump, "j-4")
+    assert session.outbox.replaced > 0
     pump.broker.up = True
     pump.run(until=pump.now + 60)
-    seen = phases(pump, "j-4")
-    assert seen[-1] == "committed", seen
-    assert seen.count("downloading") < 6, seen  # not every tenth: the latest progress only
+    reports = [s for s in pump.broker.ota_statuses() if s["job_id"] == "j-4"]
+    # Every step arrives, in order: what the first boot queued offline went through the software reset
+    # (noinit RAM) and out first on the trial boot's connection.
+    assert steps([s["phase"] for s in reports]) == ["downloading", "verifying", "rebooting", "trial", "committed"]
+    progress = [s["percent"] for s in reports if s["phase"] == "downloading"]
+    assert len(progress) == 2 and progress[0] == 0 and progress[1] >= 90, progress  # 0% online, the latest offline
+    old = reports[1:4]
+    assert {(s["fw"], s["boot_id"]) for s in old} == {("1.0.0", first_boot)}, old  # as the old boot made them
+    assert {(s["fw"], s["boot_id"] == first_boot) for s in reports[4:]} == {("2.0.0", False)}, reports
+    assert [s["ts"] for s in reports] == sorted(s["ts"] for s in reports)
 
 
 @pytest.mark.parametrize(
