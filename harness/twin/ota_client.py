@@ -25,9 +25,12 @@ leaves a bootable device whose job record tells the truth (``tests/twin/test_ota
 for every cut point).
 
 Every report goes to the console, to the runtime (:class:`OtaStatus`) and, through the MQTT session's
-outbox, to ``devices/<id>/ota/status`` with the job's id. A job id the record already holds is not
-started again (a retained or redelivered job): the device re-reports where that job stands, so a
-deployer that missed the outcome (a power cut before the PUBACK) still hears it.
+outbox, to ``devices/<id>/ota/status`` with the job's id (the outbox survives a software reset, so the
+``rebooting`` report and whatever was queued offline go out from the next boot). A job id the record
+already holds is not started again (a retained or redelivered job): the device re-reports where that
+job stands. A job id it refused (:mod:`harness.twin.ota_refusals`) is refused again with the same
+reason. Every boot re-reports the outcome of the last job over MQTT once, so a deployer that missed it
+(a power cut before the PUBACK, a broker that lost the retained job) still hears it.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from harness.twin.ota_record import (
     DOWNLOADING,
     FAILED,
     MAX_URL,
+    OUTCOMES,
     REJECTED,
     ROLLED_BACK,
     TRIAL,
@@ -74,6 +78,7 @@ from harness.twin.ota_record import (
     usable_etag,
     write_job,
 )
+from harness.twin.ota_refusals import Refusal, read_refusals, remember
 from harness.twin.records import write_bootctl
 
 if TYPE_CHECKING:
@@ -103,6 +108,7 @@ class OtaAgent:
     def __init__(self, device: Device) -> None:
         self.device = device
         self.job: OtaJob | None = read_job(device.flash)
+        self.refusals: list[Refusal] = read_refusals(device.flash)
         self._ref = 0
         self.active: int | None = None  # the request in flight
         self.pos = 0  # bytes of the file persisted in the slot (whole pages, or the whole file)
@@ -156,7 +162,8 @@ class OtaAgent:
         return True
 
     def app_started(self, now: float, out: list[Action]) -> None:
-        """The prompt is up: start the health checks of a trial, or pick up a persisted job."""
+        """The prompt is up: start the health checks of a trial, pick up a persisted job, or report the
+        outcome of the last job again (MQTT only: its report may never have reached the broker)."""
         if self.trial_boot:
             if self.our_trial:
                 self.health_since = now
@@ -167,6 +174,8 @@ class OtaAgent:
             return
         if job.phase == TRIAL:
             self._reconcile(job, now, out)
+        elif job.phase in OUTCOMES and job.job_id:
+            self._report_current(now, out)
         elif job.phase == DOWNLOADING:
             self.pos = min(job.pages * self.page_size, job.size)
             self.decile = self.percent // 10
@@ -200,6 +209,9 @@ class OtaAgent:
         job = self.job
         if job is not None and job.job_id == request.job_id:
             self._report_current(now, out)
+            return
+        if any(r.job_id == request.job_id for r in self.refusals):
+            self._refuse(request.job_id, request.version, "", now, out)  # refused once, refused for good
             return
         self.device.say(out, f"OTA job {request.job_id}: {request.version} from {request.url}")
         problem = self.apply(request.url, request.sha256, request.size, request.version, now, out,
@@ -511,7 +523,17 @@ class OtaAgent:
         self._report(out, phase, now, reason=reason, version=version, percent=100 if phase == COMMITTED else None)
 
     def _refuse(self, job_id: str, version: str, reason: str, now: float, out: list[Action]) -> None:
-        """A job that never started (malformed, busy, bad fields): say so; the job record is untouched."""
+        """A job that never started (malformed, busy, bad fields): say so, and remember its id so that it
+        is refused again with the same reason (``reason=""``: it was refused before); the job record is
+        untouched."""
+        known = next((r for r in self.refusals if job_id and r.job_id == job_id), None)
+        if known is not None:
+            reason = known.reason
+        else:
+            reason = clean_reason(reason)
+            if job_id and (self.job is None or self.job.job_id != job_id):  # not the job the record holds
+                self.refusals, writes = remember(self.device.flash, self.refusals, Refusal(job_id, reason))
+                out.extend(writes)
         self.device.say(out, f"OTA job {job_id or '?'} refused: {reason}")
         self._send(out, job_id, REJECTED, version, 0, reason, now)
 

@@ -6,7 +6,7 @@
      "size": 1048896, "sha256": "<64 hex>", "signature": "<128 hex>"}
 
 ``job_id`` names the deployment (the device acts on each id once, so a redelivered or retained job
-is not installed twice); ``url`` is ``http://``, at most 1024
+is not installed twice, and a job it refused stays refused); ``url`` is ``http://``, at most 1024
 characters of printable ASCII without spaces, quotes or backslashes; ``size``/``sha256`` are the image
 *file*'s; ``signature`` (optional) is the image's Ed25519 signature, which must be the one the
 downloaded image carries. An empty payload is the deployer clearing its retained job: nothing to do.
@@ -20,9 +20,10 @@ downloaded image carries. An empty payload is the deployer clearing its retained
 
 ``phase`` is ``downloading``, ``verifying``, ``rebooting``, ``trial``, ``committed``, ``rolled_back``,
 ``rejected`` or ``failed``; ``fw`` and ``boot_id`` are those of the boot that made the report (a
-report queued before a software reset goes out from the next boot unchanged). A job that is
-refused before it starts (malformed, busy) gets a ``rejected`` report carrying its ``job_id`` when it
-had one. Compact JSON, fields in this order.
+report queued before a software reset goes out from the next boot unchanged). A job that is refused
+before it starts (malformed, busy) gets a ``rejected`` report carrying its ``job_id`` when it had one;
+the same id again gets the same report. The outcome of the last job is reported again at every boot.
+Compact JSON, fields in this order.
 """
 
 from __future__ import annotations

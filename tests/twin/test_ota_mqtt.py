@@ -15,10 +15,13 @@ from harness.ota import KeyPair, build_signed_image
 from harness.twin.flash import Flash
 from harness.twin.ota_jobs import BadJob, JobRequest, parse_job
 from harness.twin.ota_record import read_job
+from harness.twin.ota_refusals import KEPT as REFUSALS_KEPT
+from harness.twin.ota_refusals import read_refusals
 
 from .ota_pump import LAYOUT, PAYLOAD, URL, OtaPump, job_document, provisioned_flash
 
 KEYS = KeyPair.ephemeral()
+URL_3 = "http://artifacts.test/fw-3.0.0.img"
 JOB_TOPIC = "devices/twin-0001/ota/job"
 BROKER = {"mqtt.host": "broker.test", "mqtt.port": "1883"}
 
@@ -99,8 +102,10 @@ def test_redelivery_of_a_finished_job_re_reports_its_outcome_and_installs_nothin
     assert boot_writes <= 4, boot_writes
 
 
-def test_the_outcome_survives_a_power_cut_before_its_puback() -> None:
-    """Committed on the device, but the report never reached the broker: the next boot says it."""
+@pytest.mark.parametrize("broker_restarted", [False, True], ids=["job-retained", "retained-store-lost"])
+def test_the_outcome_survives_a_power_cut_before_its_puback(broker_restarted: bool) -> None:
+    """Committed on the device, but the report never reached the broker: the next boot says it, whether
+    or not the retained job comes again (a broker restarted with an in-memory retained store loses it)."""
     image = signed(security_counter=2)
     pump = online(image)
     pump.publish(JOB_TOPIC, job_document("j-3", URL, image, "2.0.0"))
@@ -119,8 +124,13 @@ def test_the_outcome_survives_a_power_cut_before_its_puback() -> None:
     pump.power_cut()  # ...so the committed report never left when the power went
     assert "committed" not in phases(pump, "j-3")
     pump.broker.stalled = False
+    if broker_restarted:
+        pump.broker.to_device.clear()
+        pump.broker.retained.clear()
     pump.boot()
     assert phases(pump, "j-3")[-1] == "committed"
+    assert pump.broker.retained["devices/twin-0001/ota/status"]["phase"] == "committed"
+    assert version(pump).startswith("fw 2.0.0 slot=B ")
 
 
 def test_a_rollback_is_reported_with_the_job_id_by_the_old_firmware() -> None:
@@ -203,16 +213,54 @@ def test_a_job_the_device_cannot_use_is_rejected_with_its_reason(document: objec
     assert pump.reboots == []
 
 
-def test_a_second_job_while_one_is_running_is_refused_and_the_first_goes_on() -> None:
-    image = signed(security_counter=2)
+def test_a_second_job_while_one_is_running_is_refused_for_good_and_the_first_goes_on() -> None:
+    """Refused as busy means refused: the retained job comes again on the trial boot, after the commit
+    and after a power cut, and each time it is re-reported ``rejected`` with the same reason."""
+    image, other = signed(security_counter=2), signed("3.0.0", security_counter=3)
     pump = online(image)
+    pump.http.publish(URL_3, other)
     pump.publish(JOB_TOPIC, job_document("first", URL, image, "2.0.0"))
     pump.run(until=pump.now + 0.005)
-    pump.publish(JOB_TOPIC, job_document("second", URL, image, "2.0.0"), retain=False)
+    pump.publish(JOB_TOPIC, job_document("second", URL_3, other, "3.0.0"))  # retained, as the harness does
     pump.run()
-    assert phases(pump, "second") == ["rejected"]
-    assert "busy" in next(s for s in pump.broker.ota_statuses() if s["job_id"] == "second")["reason"]
     assert phases(pump, "first")[-1] == "committed"
+    pump.drop_connection()  # redelivered once the device is no longer busy...
+    pump.run(until=pump.now + 30)
+    pump.power_cut()  # ...and at the next boot (the refusal is in flash)
+    pump.boot()
+    reports = [s for s in pump.broker.ota_statuses() if s["job_id"] == "second"]
+    assert len(reports) == 4 and {s["phase"] for s in reports} == {"rejected"}, reports
+    assert {s["reason"] for s in reports} == {"ota busy: downloading 2.0.0"}, reports
+    assert [r.url for r in pump.http.requests] == [URL]
+    assert version(pump).startswith("fw 2.0.0 slot=B ")
+
+
+def test_a_malformed_document_naming_the_running_job_does_not_refuse_that_job() -> None:
+    image = signed(security_counter=2)
+    pump = online(image)
+    pump.publish(JOB_TOPIC, job_document("j-5", URL, image, "2.0.0"))
+    pump.run()
+    pump.publish(JOB_TOPIC, json.dumps({"job_id": "j-5", "colour": "red"}).encode())
+    pump.run()
+    pump.publish(JOB_TOPIC, job_document("j-5", URL, image, "2.0.0"))
+    pump.run()
+    assert phases(pump, "j-5")[-2:] == ["rejected", "committed"]
+    assert read_refusals(Flash(pump.flash, LAYOUT)) == []
+
+
+def test_only_the_last_refusals_are_remembered() -> None:
+    pump = online()
+    for n in range(REFUSALS_KEPT + 1):
+        pump.publish(JOB_TOPIC, json.dumps({"job_id": f"bad-{n}", "colour": "red"}).encode())
+        pump.run()
+    assert [r.job_id for r in read_refusals(Flash(pump.flash, LAYOUT))] == [
+        f"bad-{n}" for n in range(1, REFUSALS_KEPT + 1)
+    ]
+    writes = len(pump.writes)
+    pump.publish(JOB_TOPIC, json.dumps({"job_id": "bad-2", "colour": "red"}).encode())
+    pump.run()
+    assert len(pump.writes) == writes  # a refusal already remembered is re-reported, not written again
+    assert phases(pump, "bad-2") == ["rejected", "rejected"]
 
 
 def test_a_url_the_record_or_the_request_line_could_not_carry_is_rejected() -> None:
