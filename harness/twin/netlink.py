@@ -149,8 +149,14 @@ class MqttLink:
         if not isinstance(sock, socket.socket):
             return
         self._forget(sock)
+        # When paho still holds a packet it may have written in part, a DISCONNECT now would be read as
+        # the rest of that packet: end uncleanly instead, without one (the broker sees the stream end
+        # mid-packet and publishes the will), but still half-closed and drained, so that the packets
+        # already written are not lost to an RST.
+        unfinished = client.want_write()
         try:
-            sock.send(DISCONNECT_PACKET)
+            if not unfinished:
+                sock.send(DISCONNECT_PACKET)
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             with contextlib.suppress(OSError):
