@@ -101,3 +101,61 @@ def test_taken_port_is_reported_with_the_log(tmp_path: Path) -> None:
             rf"mqtt://127.0.0.1:{port}; last log lines: .+",
         ):
             Broker.start(tmp_path, kind, port=port)
+
+
+def _packet(kind: int, body: bytes) -> bytes:
+    length, encoded = len(body), b""
+    while True:
+        byte, length = length % 128, length // 128
+        encoded += bytes([byte | (0x80 if length else 0)])
+        if not length:
+            return bytes([kind]) + encoded + body
+
+
+def _text(value: str) -> bytes:
+    return len(value).to_bytes(2, "big") + value.encode()
+
+
+def test_publishes_followed_at_once_by_a_disconnect_all_reach_subscribers(broker: Broker) -> None:
+    """QoS 1 at a clean DISCONNECT: a device that publishes its last reports and disconnects in one go
+    (as a board does before a reboot: half-close, then read until the broker closes) loses none of
+    them, on either broker. (Closing with PUBACKs unread makes the kernel send RST, which discards
+    what the broker had not read yet: why the twin's link drains before it closes.)"""
+    import socket
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got: list[bytes] = []
+    cond, subscribed = threading.Condition(), threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="drain-watcher")
+    sub.on_subscribe = lambda *a, **k: subscribed.set()
+
+    def on_message(client, userdata, msg) -> None:
+        with cond:
+            got.append(bytes(msg.payload))
+            cond.notify_all()
+
+    sub.on_message = on_message
+    sub.connect(broker.host, broker.port, keepalive=10)
+    sub.loop_start()
+    try:
+        sub.subscribe("drain/t", qos=1)
+        assert subscribed.wait(10), "no SUBACK"
+        count = 20
+        burst = _packet(0x10, _text("MQTT") + bytes([4, 0x02, 0, 60]) + _text("drain-device"))
+        burst += b"".join(_packet(0x32, _text("drain/t") + (i + 1).to_bytes(2, "big") + f"m{i}".encode())
+                          for i in range(count))  # fmt: skip
+        burst += bytes([0xE0, 0x00])
+        with socket.create_connection((broker.host, broker.port), timeout=10) as sock:
+            sock.sendall(burst)
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(4096):  # CONNACK and the PUBACKs, until the broker closes
+                pass
+        with cond:
+            cond.wait_for(lambda: len(got) >= count, timeout=10)
+        assert got == [f"m{i}".encode() for i in range(count)]
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
