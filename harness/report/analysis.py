@@ -64,13 +64,43 @@ def analyze(run: RunData, *, battery_cutoff_v: float = 3.3) -> Analysis:
         markers=ev.markers(records, reboots, ota),
         power=ev.power_summary(records),
         accounting=account(records),
-        heap=heap_trend(telemetry),
-        battery=battery_trend(telemetry, cutoff_v=battery_cutoff_v),
+        heap=heap_trend(soak_telemetry(telemetry, records, end)),
+        battery=battery_trend(soak_telemetry(telemetry, records, end), cutoff_v=battery_cutoff_v),
         checks=[_check(r) for r in run.of("check")],
         steps=run.of("step"),
         start=start,
         end=end,
     )
+
+
+def soak_windows(records: list[dict[str, Any]], end: float) -> list[tuple[float, float]]:
+    """(start, end) of every scenario run with a ``duration`` (a soak), from its start and end records;
+    a soak with no end record (the run died) lasts its duration, or to the end of the run."""
+    windows = []
+    for i, r in enumerate(records):
+        if r.get("kind") != "scenario" or r.get("action") != "start" or r.get("duration") is None:
+            continue
+        t0 = float(r.get("t", 0.0))
+        stop = next((float(e.get("t", t0)) for e in records[i + 1:] if e.get("kind") == "scenario"
+                     and e.get("action") == "end" and e.get("scenario") == r.get("scenario")), None)  # fmt: skip
+        windows.append((t0, stop if stop is not None else min(end, t0 + float(r["duration"]))))
+    return windows
+
+
+def soak_telemetry(telemetry: pd.DataFrame, records: list[dict[str, Any]], end: float) -> pd.DataFrame:
+    """The telemetry leak and drain trends are fitted on: inside soak scenarios when the run has any.
+
+    A run of the device suite exercises the device (a dump holds 8 KiB of heap, settings grow the config,
+    an outage fills the message buffer), so heap falls within a boot for reasons that are not leaks; a
+    trend over the whole run would call that a leak. Without a soak, the whole run is used (a scenario's
+    own checks see only that scenario's records)."""
+    windows = soak_windows(records, end)
+    if not windows or telemetry.empty:
+        return telemetry
+    inside = pd.Series(False, index=telemetry.index)
+    for t0, t1 in windows:
+        inside |= (telemetry["t"] >= t0) & (telemetry["t"] <= t1)
+    return telemetry[inside]
 
 
 def _check(r: dict[str, Any]) -> dict[str, Any]:

@@ -88,3 +88,29 @@ def test_a_slope_that_would_take_years_is_flat() -> None:
 )
 def test_format_span(seconds: float, text: str) -> None:
     assert format_span(seconds) == text
+
+
+def test_trends_of_a_run_with_a_soak_are_fitted_on_the_soak_only() -> None:
+    """A device suite drains heap within a boot for reasons that are not leaks (a dump, a full buffer);
+    the soak inside the same run is what the trend is about."""
+    import random
+
+    import pandas as pd
+
+    from harness.report.analysis import soak_telemetry, soak_windows
+
+    rng = random.Random(3)
+    t = [float(i) for i in range(0, 600, 2)]
+    # Outside the soak (0-200 s: the device suite) heap falls 30 B/s; inside it (200-500 s) it is flat.
+    heap = [200_000 - (30 * x if x < 200 else 6_000) - rng.randrange(0, 1024, 16) for x in t]
+    frame = pd.DataFrame({"t": t, "heap_free": heap, "device": "d", "boot_id": "b1"})
+    soak = [{"kind": "scenario", "action": "start", "scenario": "soak", "duration": 300.0, "t": 200.0},
+            {"kind": "scenario", "action": "end", "scenario": "soak", "t": 500.0}]  # fmt: skip
+    assert heap_trend(frame[frame["t"] < 200]).verdict == "leak"
+    assert soak_windows(soak, 600.0) == [(200.0, 500.0)]
+    assert heap_trend(soak_telemetry(frame, soak, 600.0)).verdict == "flat"
+    # A soak that died has no end record: it lasted its duration, or to the end of the run.
+    assert soak_windows(soak[:1], 450.0) == [(200.0, 450.0)]
+    # A run without a soak (or a scenario's own checks) fits everything.
+    steps_only = [{"kind": "scenario", "action": "start", "scenario": "x", "duration": None, "t": 0.0}]
+    assert len(soak_telemetry(frame, steps_only, 600.0)) == len(frame)
