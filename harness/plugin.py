@@ -7,6 +7,7 @@ Shaped like pytest's own plugins: options in one group, each with an ini twin; r
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -247,10 +248,8 @@ def _harness_rig_health(request: pytest.FixtureRequest) -> Iterator[None]:
 def rig(request: pytest.FixtureRequest) -> Any:
     """The live rig of this process (one per xdist worker): a started twin or an opened bench."""
     state = request.config.stash[STATE]
-    try:
+    with contextlib.suppress(HarnessError):  # failed below, outside the handler: one line, not a chain of two
         return state.rig()
-    except HarnessError:
-        pass  # failed below, outside the handler: the report shows the one line, not a chain of two
     pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.errors import ConfigError, Location
 from harness.rig.pool import Member, RigChoice, RigPoolSpec
 from harness.rig.spec import RigSpec
-from harness.yamlfile import load_yaml, parse_yaml, validate
+from harness.yamlfile import LocatedDocument, load_yaml, parse_yaml, validate
 
 
 def builtin_rig_names() -> list[str]:
@@ -57,7 +57,10 @@ def resolve_choice(ref: str, root: Path) -> RigChoice:
 
 
 def load_rig_file(path: Path, *, display: str | None = None) -> RigSpec:
-    doc = load_yaml(path, display_name=display)
+    return _rig_from(load_yaml(path, display_name=display))
+
+
+def _rig_from(doc: LocatedDocument) -> RigSpec:
     if not isinstance(doc.data, dict):
         raise ConfigError("expected a mapping of rig fields (name, twin|console, power, profile)",
                           Location(doc.file, 1, 1))
@@ -72,7 +75,7 @@ def load_choice_file(path: Path, root: Path, *, display: str | None = None) -> R
     shown = display or _show(path, root)
     doc = load_yaml(path, display_name=shown)
     if not (isinstance(doc.data, dict) and "pool" in doc.data):
-        return RigChoice([Member(load_rig_file(path, display=shown), shown)])
+        return RigChoice([Member(_rig_from(doc), shown)])
     spec = validate(doc, RigPoolSpec)
     members: list[Member] = []
     seen: dict[str, int] = {}
@@ -87,7 +90,7 @@ def load_choice_file(path: Path, root: Path, *, display: str | None = None) -> R
         if isinstance(member_doc.data, dict) and "pool" in member_doc.data:
             raise ConfigError(f"{ref!r} is itself a pool; a pool lists rigs",
                               Location(where.file, where.line, where.column, f"rigs[{i}]"))  # fmt: skip
-        member = load_rig_file(member_path, display=_show(member_path, root))
+        member = _rig_from(member_doc)
         problem = _member_problem(member, members[0].spec if members else None)
         key = str(member_path.resolve())
         if problem is None and key in seen:
@@ -96,7 +99,7 @@ def load_choice_file(path: Path, root: Path, *, display: str | None = None) -> R
             raise ConfigError(problem, Location(where.file, where.line, where.column, f"rigs[{i}]"))
         seen[key] = i
         members.append(Member(member, _show(member_path, root)))
-    return RigChoice(members, spec.pool, shown, spec.claim_timeout, spec.description)
+    return RigChoice(members, spec.pool, shown, spec.claim_timeout)
 
 
 def _member_path(ref: str, folder: Path, root: Path) -> Path | None:

@@ -54,7 +54,6 @@ class RigChoice:
     pool: str | None = None
     source: str = ""
     claim_timeout: float = DEFAULT_CLAIM_TIMEOUT
-    description: str = ""
 
     @property
     def first(self) -> Member:

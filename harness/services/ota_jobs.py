@@ -252,8 +252,8 @@ class OtaJobChannel:
     def statistics(self) -> dict[str, Any]:
         with self._cond:
             return {"url": self.endpoint.url, "client_id": self.client_id, "subscribed": self._subscribed.is_set(),
-                    "reports": len(self._reports), "malformed": self._malformed, "open_jobs": dict(
-                        (device, job_id) for device, (job_id, _) in self._open.items()),
+                    "reports": len(self._reports), "malformed": self._malformed, "open_jobs": {
+                        device: job_id for device, (job_id, _) in self._open.items()},
                     "connects": self._connects}  # fmt: skip
 
     # -- paho callbacks (network thread) ------------------------------------------------------------
