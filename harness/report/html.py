@@ -13,7 +13,7 @@ from typing import Any
 CSS = """
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:16px auto;max-width:1220px;
-color:#222;padding:0 16px;overflow-wrap:anywhere}
+color:#222;padding:0 16px;overflow-wrap:break-word}
 h1{font-size:20px;margin:0 0 2px}
 h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid #ddd;padding-bottom:3px}
 h3{font-size:14px;margin:14px 0 6px}

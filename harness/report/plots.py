@@ -69,7 +69,7 @@ def _px_per_unit(ax: Axes, fig: Figure, xmax: float) -> float:
 def _draw_lane(ax: Axes, fig: Figure, lane: ln.Lane, x: Callable[[Any], Any], xmax: float) -> None:
     ax.set_ylim(0, 1)
     ax.set_yticks([])
-    ax.set_ylabel(lane.name, rotation=0, ha="right", va="center", fontsize=8)
+    ax.set_ylabel(f"{lane.name} ({len(lane.items)})", rotation=0, ha="right", va="center", fontsize=8)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     ax.grid(axis="x", alpha=0.25)
@@ -95,22 +95,27 @@ def _draw_lane(ax: Axes, fig: Figure, lane: ln.Lane, x: Callable[[Any], Any], xm
         gx = [xs[k] for k in group]
         ax.vlines(gx, 0.12, 0.88, color=colour, lw=1.6 if bad else 1.1)
         labels = {i.label for i in items}
-        text = (labels.pop() if len(labels) == 1 else "") + (f" \u00d7{len(items)}" if len(items) > 1 else "")
-        text = text.strip()
+        count = f"\u00d7{len(items)}" if len(items) > 1 else ""
+        full = f"{labels.pop()} {count}".strip() if len(labels) == 1 else count
         start_px = max(gx) * ppu + 3
-        need = len(text) * CHAR_PX + 6
-        # a group's label only where the next group does not start before it ends
+        # a group's label only where the next group does not start before it ends; short form if need be
         nxt = next((xs[k] for k in range(group[-1] + 1, len(xs))), None)
         free = (nxt * ppu - start_px) if nxt is not None else (xmax * ppu - start_px)
-        if text and start_px >= label_end and free >= need:
-            ax.text(max(gx) + 3 / ppu, 0.5, text, fontsize=7.5, va="center", ha="left", color=colour)
-            label_end = start_px + need
+        for text in dict.fromkeys(t for t in (full, count) if t):
+            need = len(text) * CHAR_PX + 6
+            if start_px >= label_end and free >= need:
+                ax.text(max(gx) + 3 / ppu, 0.5, text, fontsize=7.5, va="center", ha="left", color=colour)
+                label_end = start_px + need
+                break
 
 
 def _shade(ax: Axes, a: Analysis, x: Callable[[Any], Any]) -> None:
-    """On data panels only what explains the data: network bands, faintly, and unexpected boots."""
+    """On data panels only what explains gaps in the data, faintly: partitions and broker outages (profiles
+    are in their lane), and unexpected boots."""
     for b in a.bands:
-        ax.axvspan(x(b.start), x(b.end), color=ln.COLOURS.get(b.kind, "#bab0ac"), alpha=0.10, lw=0)
+        if b.kind not in ("partition", "broker"):
+            continue
+        ax.axvspan(x(b.start), x(b.end), color=ln.COLOURS.get(b.kind, "#bab0ac"), alpha=0.12, lw=0)
     for rb in a.reboots:
         if not rb.expected:
             ax.axvline(x(rb.t), color=BAD, lw=0.9, ls="--", alpha=0.8)

@@ -161,7 +161,7 @@ def _time_series(a: Analysis, pngs: dict[str, bytes]) -> str:
         + h.image(png, "time series: event lanes, heap, battery, RSSI, latency, message rate")
         + '<p class="small">Lanes, top: what ran and what was done to the device. Groups of events too '
         "close to tell apart carry a count (\u00d7N); the full list is below. Data panels are shaded faintly "
-        "where the network was impaired; red dashed lines are unexpected reboots.</p>" + _lane_list(a, all_lanes)
+        "during partitions and broker outages; red dashed lines are unexpected reboots.</p>" + _lane_list(a, all_lanes)
     )
 
 
@@ -265,7 +265,7 @@ def _versions(a: Analysis, images: list[rf.BootImage]) -> str:
     if versions:
         out.append(
             h.table(
-                ["firmware", "boots", "uptime"],
+                ["firmware", "boots seen in telemetry", "uptime"],
                 [[h.cell(v.version), h.cell(v.boots, "num"), h.cell(u.duration(v.uptime), "num")] for v in versions],
             )
         )
