@@ -14,6 +14,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import itertools
+
 import matplotlib.pyplot as plt
 import pytest
 
@@ -77,7 +79,7 @@ def _agree(p: Page) -> None:
     assert unexpected == m["reboots.unexpected"]
     if a.reboots:
         assert p.boot_total() == boots
-        boot_lane = [lane for lane in ln.lanes(a) if lane.name == "boots"][0]
+        boot_lane = next(lane for lane in ln.lanes(a) if lane.name == "boots")
         assert len(boot_lane.items) == boots
     assert p.trends == p.trend_readings()  # the banner's trend lines are the table's readings
     failed = [c for c in a.checks if c.get("passed") is False]
@@ -125,7 +127,7 @@ def test_one_boot_flat_run_passes_with_its_slope_stated(tmp_path: Path) -> None:
     _agree(p)
     assert p.state == "PASS" and p.failures == []
     assert "1 boot, 0 unexpected" in p.headline
-    assert re.fullmatch(r"heap: no trend: slope −?[\d,.]+ ± [\d,.]+ B/h", p.trends[0])
+    assert re.fullmatch(r"heap: no trend: slope \u2212?[\d,.]+ ± [\d,.]+ B/h", p.trends[0])
     assert p.rows("Boots and reboots") == [["power-on", "expected", "1"], ["total", "", "1"]]
 
 
@@ -135,7 +137,7 @@ def test_a_leak_fails_with_time_to_exhaustion_in_days(tmp_path: Path) -> None:
     _agree(p)
     assert p.state == "FAIL"
     heap = p.trends[0]
-    assert heap.startswith("heap leak: −2") and "B/h (99.9% CI" in heap and heap.endswith("days")
+    assert heap.startswith("heap leak: \u22122") and "B/h (99.9% CI" in heap and heap.endswith("days")
     assert heap == f"heap leak: {heap.split(': ', 1)[1]}"
     assert duration(p.a.heap.exhaustion_s) in heap
     assert '<li class="trend bad" data-verdict="leak">' in p.verdict_html
@@ -147,7 +149,7 @@ def test_a_drain_alone_fails_the_run(tmp_path: Path) -> None:
     _agree(p)
     assert p.a.heap.verdict == "flat" and p.a.battery.verdict == "drain"
     assert p.state == "FAIL"
-    assert p.trends[1].startswith("battery drain: −5.0") and "reaches 3.3 V in" in p.trends[1]
+    assert p.trends[1].startswith("battery drain: \u22125.0") and "reaches 3.3 V in" in p.trends[1]
     assert p.trends[0].startswith("heap: no")
 
 
@@ -161,12 +163,12 @@ def test_failed_checks_are_listed_with_measured_value_against_limit(tmp_path: Pa
     p = Page(r.end())
     _agree(p)
     assert p.failures == [
-        "soak: heap.slope > -200B/h: −11,389 B/h (limit > −200 B/h)",
+        "soak: heap.slope > -200B/h: \u221211,389 B/h (limit > \u2212200 B/h)",
         "soak: boot.time.p95 < 5s: no data (limit < 5 s)",
     ]
     assert "1 of 3 checks passed" in p.headline
     measured = [r[3] for r in p.rows("Checks")][:3]
-    assert measured == ["−11,389 B/h", "no data", "42 ms"]
+    assert measured == ["\u221211,389 B/h", "no data", "42 ms"]
 
 
 def test_a_run_killed_half_way_is_incomplete_not_pass(tmp_path: Path) -> None:
@@ -251,7 +253,7 @@ def test_lane_labels_never_overlap_even_with_a_hundred_events(tmp_path: Path) ->
         for _ in range(12):
             r.software_reboot()
     a = analyze(load_run(r.end()))
-    lane = [x for x in ln.lanes(a) if x.name == "boots"][0]
+    lane = next(x for x in ln.lanes(a) if x.name == "boots")
     fig = plt.figure(figsize=(plots.WIDTH_IN, 1.0))
     ax = fig.add_axes((0.105, 0.2, 0.88, 0.6))
     xmax = plots._xmax(a, plots.axis_for(a))
@@ -263,7 +265,7 @@ def test_lane_labels_never_overlap_even_with_a_hundred_events(tmp_path: Path) ->
     assert boxes, "some label is drawn"
     assert len(boxes) < len(lane.items)  # thinned
     assert any(t.get_text() == "\u00d712" for t in ax.texts)  # a burst drawn once, with its count
-    for first, second in zip(boxes, boxes[1:], strict=False):
+    for first, second in itertools.pairwise(boxes):
         assert first.x1 <= second.x0, "labels overlap"
     assert sum(len(g) for g in ln.clusters([float(i.start) for i in lane.items], 30.0)) == len(lane.items)
 
