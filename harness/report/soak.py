@@ -112,7 +112,7 @@ def _checks(a: Analysis, v: Verdict) -> str:
             h.cell(u.metric_value(c.get("metric"), c.get("observed")), "num"),
             h.status_cell(c.get("passed")),
         ]
-        for c in a.checks
+        for c in sorted(a.checks, key=lambda c: c.get("passed") is not False)  # failed first
     ]
     rows.append(
         [

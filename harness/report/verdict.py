@@ -130,6 +130,13 @@ def _stopped_at(a: Analysis, c: dict[str, Any]) -> str:
     return ""
 
 
+def check_label(c: dict[str, Any]) -> str:
+    """A check's name where it has its own (``check: name``), else its metric: the limit is shown beside it,
+    so ``heap.slope > -200B/h: ... (limit > -200 B/h)`` would say the limit twice."""
+    name, metric = str(c.get("name") or ""), str(c.get("metric") or "")
+    return metric if not name or (metric and name.replace(" ", "").startswith(metric)) else name
+
+
 def _limit(c: dict[str, Any]) -> str:
     return f"{c.get('op') or ''} {units.metric_value(c.get('metric'), c.get('expected'))}".strip()
 
@@ -146,7 +153,7 @@ def verdict(a: Analysis) -> Verdict:
             v.failures.append(
                 Failure(
                     "check",
-                    f"{scope}{c.get('name') or c.get('metric')}",
+                    f"{scope}{check_label(c)}",
                     units.metric_value(c.get("metric"), c.get("observed")),
                     _limit(c),
                     _stopped_at(a, c),
@@ -188,7 +195,7 @@ def verdict(a: Analysis) -> Verdict:
         shown = ", ".join(v.tests_failed[:5]) + (
             f" and {len(v.tests_failed) - 5} more" if len(v.tests_failed) > 5 else ""
         )
-        v.failures.append(Failure("tests", "failed tests", f"{len(v.tests_failed)} of {len(tests)}", "0", shown))
+        v.failures.append(Failure("tests", "failed tests", f"{len(v.tests_failed)} of {len(tests)}", "", shown))
     if v.failures:
         v.state = "FAIL"
     elif v.finished != "finished":
