@@ -183,7 +183,7 @@ def timeseries(a: Analysis) -> bytes | None:
     if not panels and not all_lanes:
         return None
     heights = [LANE_IN] * len(all_lanes) + [PANEL_IN] * len(panels)
-    legend_in, axis_in = 0.45, 0.55
+    legend_in, axis_in = 0.62, 0.55
     total = sum(heights) + legend_in + axis_in + 0.12 * len(heights)
     fig = plt.figure(figsize=(WIDTH_IN, total))
     grid = fig.add_gridspec(
@@ -192,7 +192,7 @@ def timeseries(a: Analysis) -> bytes | None:
         height_ratios=heights,
         hspace=0.18,
         left=0.105,
-        right=0.985,
+        right=0.96,
         top=1 - legend_in / total,
         bottom=axis_in / total,
     )
@@ -214,6 +214,10 @@ def timeseries(a: Analysis) -> bytes | None:
         if ax is not axes[-1]:
             ax.tick_params(labelbottom=False)
     axes[-1].set_xlabel(axis.label, fontsize=9)
+    if len(axes) > 3:  # a tall figure: the time scale on top too, where the reader starts
+        axes[0].tick_params(labeltop=True, top=True, labelsize=7, pad=1)
+        axes[0].annotate(axis.unit, xy=(1.0, 1.0), xycoords="axes fraction", xytext=(3, 1),
+                         textcoords="offset points", fontsize=7, ha="left", va="bottom")  # fmt: skip
     devices = sorted(str(d) for d in a.telemetry["device"].dropna().unique()) if not a.telemetry.empty else []
     handles = _legend_handles(all_lanes, devices)
     if handles:
@@ -237,7 +241,7 @@ def trend_plot(a: Analysis, trend: Trend, column: str, title: str, scale: float 
     axis = axis_for(a)
     x = _x(a, axis)
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 3.0))
-    fig.subplots_adjust(left=0.105, right=0.985, top=0.86, bottom=0.18)
+    fig.subplots_adjust(left=0.105, right=0.96, top=0.86, bottom=0.18)
     ax.plot(x(tel["t"]), tel[column] * scale, ".", ms=2.2, color="#4e79a7", alpha=0.6, label="samples")
     last = tel[tel["t"] >= _last_segment_start(tel)]
     t_end = fit.at

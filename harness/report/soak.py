@@ -114,6 +114,23 @@ def _checks(a: Analysis, v: Verdict) -> str:
         ]
         for c in sorted(a.checks, key=lambda c: c.get("passed") is not False)  # failed first
     ]
+    for t, line in zip((a.heap, a.battery), v.trends, strict=True):
+        bad = t.verdict in ("leak", "drain")
+        d = t.as_dict()
+        measured = (
+            u.plus_minus(d["slope_per_h"], d["ci_low_per_h"], d["ci_high_per_h"], t.unit)
+            if line.computable
+            else "not computable"
+        )
+        rows.append(
+            [
+                h.cell("run"),
+                h.cell(f"{t.name} {'leak' if t.name == 'heap' else 'drain'}"),
+                h.cell("no downward trend"),
+                h.cell(measured, "num"),
+                h.status_cell(None if not line.computable else not bad, t.verdict.upper(), t.verdict.upper()),
+            ]
+        )
     rows.append(
         [
             h.cell("run"),
@@ -318,7 +335,10 @@ def _ota(a: Analysis) -> str:
     rows = []
     for o in a.ota:
         phases = ", ".join(f"{p} +{u.duration(s)}" for p, s in o.phases.items())
-        timings = ", ".join(f"{k} {v}" for k, v in o.timings.items())
+        timings = ", ".join(
+            f"{k[:-2]} {u.duration(float(v))}" if k.endswith("_s") and isinstance(v, int | float) else f"{k} {v}"
+            for k, v in o.timings.items()
+        )
         rows.append(
             [
                 h.cell(_when(a, o.start)),
