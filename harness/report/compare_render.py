@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from harness.report import html as h
+from harness.report import units as u
 from harness.report.compare import Comparison, MetricDelta
 from harness.report.tolerances import show
 
@@ -28,8 +29,7 @@ def markdown(cmp: Comparison) -> str:
     lines = [f"### Harness compare: `{cmp.run}` vs baseline `{cmp.baseline}`: {head}", ""]
     if cmp.incomplete:
         lines += [
-            f"> Warning: the {' and the '.join(cmp.incomplete)} did not finish; numbers cover what was "
-            "recorded.",
+            f"> Warning: the {' and the '.join(cmp.incomplete)} did not finish; numbers cover what was recorded.",
             "",
         ]
     if cmp.new_failures:
@@ -58,27 +58,91 @@ def markdown(cmp: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _test_section(title: str, tests: list[str], cls: str, label: str) -> str:
+def _value(d: MetricDelta, value: float) -> str:
+    """A metric's value on the page, in the metric's unit (``-0 B/h`` would mislead: ``-0.1 B/h``)."""
+    return u.metric_value(d.metric, value)
+
+
+def _delta(d: MetricDelta) -> str:
+    """The change with its sign, and the relative change only where the baseline is not ~0."""
+    kind = u.kind_of(d.metric)
+    if kind in ("bytes_per_h", "volts_per_h"):
+        text = u.rate(d.delta, "B" if kind == "bytes_per_h" else "V")
+    else:
+        text = ("+" if d.delta >= 0 else u.MINUS) + _value(d, abs(d.delta))
+    if d.relative is not None and abs(d.baseline) > d.allowance:
+        text += f" ({d.relative * 100:+.0f}%)".replace("-", u.MINUS)
+    return text
+
+
+def _allowed(d: MetricDelta) -> str:
+    kind = u.kind_of(d.metric)
+    if kind in ("bytes_per_h", "volts_per_h"):
+        return u.rate(d.allowance, "B" if kind == "bytes_per_h" else "V").lstrip("+")
+    return _value(d, d.allowance)
+
+
+def _test_section(title: str, tests: list[str], cls: str, label: str, *, open_: bool = True) -> str:
     if not tests:
-        return f"<h2>{h.e(title)} (0)</h2><p>None.</p>"
+        return ""
     rows = [[h.cell(t), f'<td class="{cls}">{h.e(label)}</td>'] for t in tests]
-    return f"<h2>{h.e(title)} ({len(tests)})</h2>" + h.table(["test", ""], rows)
+    body = h.table(["test", ""], rows)
+    if len(tests) > MAX_LISTED or not open_:
+        body = h.collapsed(f"{len(tests)} tests", body, open_=open_ and len(tests) <= MAX_LISTED)
+    return f"<h2>{h.e(title)} ({len(tests)})</h2>" + body
+
+
+def _empty_sections(cmp: Comparison) -> str:
+    lists = (("New failures", cmp.new_failures), ("Flaky", cmp.flaky), ("Still failing", cmp.still_failing),
+             ("Fixed", cmp.fixed), ("Not run", cmp.not_run))  # fmt: skip
+    empty = [name for name, tests in lists if not tests]
+    return f'<p class="small">None: {h.e(", ".join(empty))}.</p>' if empty else ""
+
+
+def state(cmp: Comparison) -> str:
+    """``REGRESSION`` (any finding), ``INCOMPLETE`` (none, but a side did not finish) or ``PASS``."""
+    if cmp.regressed:
+        return "REGRESSION"
+    return "INCOMPLETE" if cmp.incomplete else "PASS"
+
+
+def _regression_line(d: MetricDelta) -> str:
+    return (
+        f"<b>{h.e(d.metric)}</b>: {h.e(_value(d, d.baseline))} → {h.e(_value(d, d.current))} "
+        f"({h.e(_delta(d))}; allowed {h.e(_allowed(d))})"
+    )
+
+
+def verdict_block(cmp: Comparison) -> str:
+    """State word, one line of counts, then every finding: the new failures and the metrics beyond tolerance."""
+    st = state(cmp)
+    cls = {"REGRESSION": "fail", "INCOMPLETE": "warn", "PASS": "pass"}[st]
+    tag = ""
+    if cmp.incomplete and st != "INCOMPLETE":
+        tag = '<span class="tag">INCOMPLETE</span>'
+    headline = (
+        f"{u.plural(len(cmp.new_failures), 'new failure')}, {u.plural(len(cmp.regressions), 'metric')} beyond "
+        f"tolerance; {len(cmp.fixed)} fixed, {len(cmp.flaky)} flaky, {len(cmp.still_failing)} still failing; "
+        f"{u.plural(len(cmp.deltas), 'metric')} compared"
+    )
+    if cmp.incomplete:
+        headline += f"; the {' and the '.join(cmp.incomplete)} did not finish: compared what was recorded"
+    items = [f'<li class="failure" data-kind="new-failure"><b>new failure</b>: {h.e(t)}</li>'
+             for t in cmp.new_failures[:MAX_LISTED]]  # fmt: skip
+    if len(cmp.new_failures) > MAX_LISTED:
+        items.append(f"<li>and {len(cmp.new_failures) - MAX_LISTED} more new failures (listed below)</li>")
+    items += [f'<li class="failure" data-kind="metric">{_regression_line(d)}</li>' for d in cmp.regressions]
+    listed = f'<ul class="failures">{"".join(items)}</ul>' if items else ""
+    return (
+        f'<div id="verdict" class="{cls}" data-state="{st}"><span class="state">{st}</span>{tag}'
+        f'<span class="headline">{h.e(headline)}</span>{listed}</div>'
+    )
 
 
 def html(cmp: Comparison) -> str:
     """The full page: verdict, findings, every compared metric, then the test lists."""
-    top = (
-        h.banner(f"REGRESSION — {len(cmp.findings)} finding(s): " + "; ".join(cmp.findings), "fail")
-        if cmp.regressed
-        else h.banner("No regression against the baseline.", "pass")
-    )
-    if cmp.incomplete:
-        top += h.banner(
-            f"The {' and the '.join(cmp.incomplete)} did not finish; compared what was recorded.", "warn"
-        )
     rows = []
     for d in sorted(cmp.deltas, key=lambda d: (not d.regressed, d.metric)):
-        kind = d.tolerance.kind
         status = (
             '<td class="fail">REGRESSED</td>'
             if d.regressed
@@ -89,9 +153,9 @@ def html(cmp: Comparison) -> str:
         rows.append(
             [
                 h.cell(d.metric),
-                h.cell(show(d.baseline, kind), "num"),
-                h.cell(show(d.current, kind), "num"),
-                h.cell(_change(d), "num"),
+                h.cell(_value(d, d.baseline), "num"),
+                h.cell(_value(d, d.current), "num"),
+                h.cell(_delta(d), "num"),
                 h.cell(d.tolerance.describe()),
                 status,
             ]
@@ -102,18 +166,17 @@ def html(cmp: Comparison) -> str:
         else "<p>No metric with a tolerance has a value in both runs.</p>"
     )
     if cmp.missing_metrics:
-        metrics += (
-            f'<p class="small">Present in only one of the runs: {h.e(", ".join(cmp.missing_metrics))}.</p>'
-        )
+        metrics += f'<p class="small">Present in only one of the runs: {h.e(", ".join(cmp.missing_metrics))}.</p>'
     body = (
         f"<h1>Regression compare — {h.e(cmp.run)}</h1>"
         f'<div class="meta">against baseline <b>{h.e(cmp.baseline)}</b> · built '
-        f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}</div>{top}"
+        f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}</div>{verdict_block(cmp)}"
         + _test_section("New failures", cmp.new_failures, "fail", "new failure")
         + f"<h2>Metrics</h2>{metrics}"
         + _test_section("Flaky", cmp.flaky, "warn", "flaky")
         + _test_section("Still failing", cmp.still_failing, "fail", "still failing")
         + _test_section("Fixed", cmp.fixed, "pass", "fixed")
-        + _test_section("Not run (in the baseline only)", cmp.not_run, "warn", "not run")
+        + _test_section("Not run (in the baseline only)", cmp.not_run, "warn", "not run", open_=False)
+        + _empty_sections(cmp)
     )
-    return h.page(f"Compare {cmp.run} vs {cmp.baseline}", body)
+    return h.page(f"{state(cmp)} · compare {cmp.run} vs {cmp.baseline}", body)
