@@ -361,6 +361,9 @@ class PowerSupply:
         except pyvisa.errors.VisaIOError as exc:
             if exc.error_code in LOST_SESSION_CODES:
                 raise self._lost(command, exc.description or str(exc)) from None
+            if exc.error_code == StatusCode.error_timeout and _peer_closed(inst):
+                # pyvisa-py reads a socket the supply closed (power-cycled, rebooted) as a timeout
+                raise self._lost(command, "the supply closed the connection") from None
             raise PowerError(
                 f"power {self.name} ({self.resource}): {command!r} failed: {exc.description or exc} "
                 f"(timeout {self.timeout:g}s; is the supply still connected and is the dialect "
@@ -386,6 +389,28 @@ class PowerSupply:
             self.journal.record("power", t=t, action=action, channel=self.channel, source=self.name, **fields)
 
 
+def _session_socket(inst: Any) -> socket.socket | None:
+    """The TCP socket under a pyvisa-py raw-socket (``::SOCKET``) session; None for other transports."""
+    session = getattr(getattr(inst, "visalib", None), "sessions", {}).get(getattr(inst, "session", None))
+    sock = getattr(session, "interface", None)
+    if isinstance(sock, socket.socket) and sock.type == socket.SOCK_STREAM:
+        return sock
+    return None
+
+
+def _peer_closed(inst: Any) -> bool:
+    """Whether the instrument closed or reset the connection under a socket session (peeked, not read)."""
+    sock = _session_socket(inst)
+    if sock is None:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # open, nothing to read: a slow or silent instrument, a real timeout
+    except OSError:
+        return True  # reset, or not connected any more
+
+
 def _send_at_once(inst: Any) -> None:
     """Turn Nagle's algorithm off on a raw-socket (``::SOCKET``) session.
 
@@ -395,8 +420,7 @@ def _send_at_once(inst: Any) -> None:
     pyvisa-py has no VISA attribute for it on SOCKET sessions, so it is set on the session's socket;
     other transports (VXI-11, USB, serial) are left as they are.
     """
-    session = getattr(getattr(inst, "visalib", None), "sessions", {}).get(getattr(inst, "session", None))
-    sock = getattr(session, "interface", None)
-    if isinstance(sock, socket.socket) and sock.type == socket.SOCK_STREAM:
+    sock = _session_socket(inst)
+    if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
