@@ -61,22 +61,12 @@ def bench(tmp_path: Path) -> Iterator[ServedTwin]:
         stop_served(twin)
 
 
-@pytest.mark.parametrize(
-    ("order", "first_to_find"),
-    [
-        (["test_b.py", "test_c.py", "scenarios/after.yaml"], "test_c.py::test_after"),  # the fixture's check
-        (["test_b.py", "scenarios/after.yaml", "test_c.py"], "scenarios/after.yaml::after-the-cut"),  # the item's
-    ],
-    ids=["test-first", "scenario-first"],
-)
 def test_a_supply_gone_for_good_fails_the_rest_of_the_run_with_one_line(
-    pytester: pytest.Pytester,
-    tmp_path: Path,
-    bench: ServedTwin,
-    monkeypatch: pytest.MonkeyPatch,
-    order: list[str],
-    first_to_find: str,
+    pytester: pytest.Pytester, tmp_path: Path, bench: ServedTwin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The scenario is the first to find the supply gone (its item's own health check); the test after
+    # it fails at once with the same line (the plugin's fixture).
+    first_to_find = "scenarios/after.yaml::after-the-cut"
     (pytester.path / "pytest.ini").write_text("[pytest]\n")
     (pytester.path / "rigs").mkdir()
     (pytester.path / "rigs" / "bench.yaml").write_text(
@@ -89,7 +79,7 @@ def test_a_supply_gone_for_good_fails_the_rest_of_the_run_with_one_line(
     monkeypatch.setenv("TWIN_PID", str(bench.process.pid))
     monkeypatch.setenv("TWIN_SCPI_PORT", bench.scpi.split("::")[2])
     result = pytester.runpytest_subprocess(
-        *order, "--rig", "bench", f"--rig-lock-dir={tmp_path / 'locks'}", f"--reports-dir={tmp_path / 'reports'}",
+        "test_b.py", "scenarios/after.yaml", "test_c.py", "--rig", "bench", f"--rig-lock-dir={tmp_path / 'locks'}", f"--reports-dir={tmp_path / 'reports'}",
         "--run-id", "r", "-p", "no:cacheprovider", "-p", "no:xdist",
     )  # fmt: skip
     result.assert_outcomes(passed=2, errors=1, failed=1)  # test_c errors in its set-up; the scenario fails
