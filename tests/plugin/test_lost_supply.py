@@ -79,8 +79,8 @@ def test_a_supply_gone_for_good_fails_the_rest_of_the_run_with_one_line(
     monkeypatch.setenv("TWIN_PID", str(bench.process.pid))
     monkeypatch.setenv("TWIN_SCPI_PORT", bench.scpi.split("::")[2])
     result = pytester.runpytest_subprocess(
-        "test_b.py", "scenarios/after.yaml", "test_c.py", "--rig", "bench", f"--rig-lock-dir={tmp_path / 'locks'}", f"--reports-dir={tmp_path / 'reports'}",
-        "--run-id", "r", "-p", "no:cacheprovider", "-p", "no:xdist",
+        "test_b.py", "scenarios/after.yaml", "test_c.py", "--rig", "bench", f"--rig-lock-dir={tmp_path / 'locks'}",
+        f"--reports-dir={tmp_path / 'reports'}", "--run-id", "r", "-p", "no:cacheprovider", "-p", "no:xdist",
     )  # fmt: skip
     result.assert_outcomes(passed=2, errors=1, failed=1)  # test_c errors in its set-up; the scenario fails
     line = (
