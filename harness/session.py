@@ -133,15 +133,18 @@ class HarnessSession:
         rig = self.rig()
         if not self.health_checks or rig.dut is None or "console" not in rig.capabilities:
             return None
+        where = f"rig {self.spec.name!r}, found before {nodeid}"
         if not rig.alive():
-            self.broken = f"the twin's rig process died (log: {rig.twin.log_path}) (found before {nodeid})"
+            self.broken = f"the twin's rig process died (log: {rig.twin.log_path}) ({where})"
             raise RigError(self.broken)
         try:
+            # A lost power session is reopened by the driver itself (bounded retries); what reaches here
+            # is a supply or console that stayed gone: one line saying which, and what to check.
             message = rig.dut.health_check()
         except HarnessError as exc:
-            self.broken = f"{exc} (found before {nodeid})"
+            self.broken = f"{exc} ({where})"
             self.journal.record("health", test=nodeid, ok=False, message=str(exc))
-            raise RigError(self.broken) from exc
+            raise RigError(self.broken) from None  # the message carries the cause: no chain to print
         if message:
             self.journal.record("health", test=nodeid, ok=True, message=message)
         return message

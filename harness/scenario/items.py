@@ -78,11 +78,14 @@ class ScenarioItem(pytest.Item):
             raise pytest.skip.Exception(str(problem), _use_item_location=True)
         if state.broken:
             pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+        problem = None
         try:
             rig = state.rig()
             recovered = state.health_check(self.nodeid)
-        except HarnessError:
-            pytest.fail(f"rig is out of service: {state.broken}", pytrace=False)
+        except HarnessError as exc:
+            problem = state.broken or str(exc)
+        if problem is not None:  # failed outside the handler: one line, not a chain of exceptions
+            pytest.fail(f"rig is out of service: {problem}", pytrace=False)
         if recovered:
             self.user_properties.append(("rig_health", recovered))
         needs = self.loaded.scenario.needed_capabilities()

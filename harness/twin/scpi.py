@@ -52,6 +52,10 @@ def illegal_value() -> ScpiError:
     return ScpiError(-224, "Illegal parameter value")
 
 
+def queue_overflow() -> ScpiError:
+    return ScpiError(-350, "Queue overflow")
+
+
 # --------------------------------------------------------------------------- message units
 
 

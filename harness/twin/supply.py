@@ -24,11 +24,13 @@ from harness.twin.scpi import (
     parse_channel_name,
     parse_number,
     parse_unit,
+    queue_overflow,
     resolve,
     split_units,
 )
 
-QUEUE_DEPTH = 20
+QUEUE_DEPTH = 20  # entries, the overflow entry included
+OVERFLOW = -350
 MANUFACTURER = "TWIN-LABS"
 MODEL = "TWIN-PSU3"
 FIRMWARE = "1.0"
@@ -93,9 +95,17 @@ class PowerSupply:
         return ";".join(replies) if replies else None
 
     def push_error(self, error: ScpiError) -> None:
+        """Queue ``error`` as SCPI-99 (21.8) says: a FIFO of :data:`QUEUE_DEPTH` entries whose oldest errors
+        are kept on overflow, the last entry becoming ``-350,"Queue overflow"``.
+
+        The -350 stands for every error lost from there on: while it is the newest entry (not yet
+        read) later errors are dropped, so the queue never fills with -350s; once a client has read
+        past it, errors are queued again.
+        """
+        if self.errors and self.errors[-1].code == OVERFLOW:
+            return
         if len(self.errors) >= QUEUE_DEPTH:
-            self.errors.pop()
-            self.errors.append(ScpiError(-350, "Queue overflow"))
+            self.errors[-1] = queue_overflow()
             return
         self.errors.append(error)
 

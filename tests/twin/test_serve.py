@@ -25,11 +25,17 @@ Serve = Callable[..., ServedTwin]
 
 @pytest.fixture
 def visa() -> Iterator[pyvisa.ResourceManager]:
+    """pyvisa's manager, shared by the whole process: at the end close only the sessions this test opened.
+
+    Closing the manager itself would close every session opened through it, other tests' included.
+    """
     manager = pyvisa.ResourceManager("@py")
+    before = set(manager.list_opened_resources())
     try:
         yield manager
     finally:
-        manager.close()
+        for resource in set(manager.list_opened_resources()) - before:
+            resource.close()
 
 
 def open_supply(manager: pyvisa.ResourceManager, twin: ServedTwin) -> pyvisa.resources.MessageBasedResource:

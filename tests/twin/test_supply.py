@@ -99,6 +99,14 @@ def test_error_queue_overflow_keeps_the_oldest(supply: PowerSupply) -> None:
     assert replies[QUEUE_DEPTH - 1 :] == ['-350,"Queue overflow"', '0,"No error"']
 
 
+def test_errors_after_an_unread_overflow_are_dropped(supply: PowerSupply) -> None:
+    run(supply, *["BOGUS"] * QUEUE_DEPTH, "VOLT 99")  # the 21st error overflows the queue
+    for _ in range(QUEUE_DEPTH - 1):  # read one, make two: never more than one -350, oldest errors kept
+        assert run(supply, "SYST:ERR?", "VOLT 99;VOLT 99")[0] == '-113,"Undefined header"'
+    assert run(supply, "SYST:ERR?", "SYST:ERR?") == ['-350,"Queue overflow"', '0,"No error"']
+    assert run(supply, "VOLT abc", "SYST:ERR?") == [None, '-104,"Data type error"']  # queued again once read
+
+
 def test_compound_headers_are_relative_to_the_previous_path(supply: PowerSupply) -> None:
     assert run(supply, "OUTP ON;:MEAS:VOLT?;CURR?") == ["3.3000;0.0321"]
     assert run(supply, "SOUR:VOLT 2.0;CURR 0.3", "VOLT?;CURR?") == [None, "2.000;0.300"]
