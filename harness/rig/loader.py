@@ -6,6 +6,7 @@ the harness; ``--rig path/to/lab3.yaml`` loads that file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +24,24 @@ def builtin_rig_names() -> list[str]:
 def project_rig_names(root: Path) -> list[str]:
     folder = root / "rigs"
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+@dataclass(frozen=True)
+class RigListing:
+    name: str
+    where: str
+
+
+def list_rigs(root: Path) -> list[RigListing]:
+    """Every rig ``--rig NAME`` can name, once: a project file shadows a built-in rig of its name."""
+    project = project_rig_names(root)
+    out = [
+        RigListing(name, f"rigs/{name}.yaml" + (" (shadows the built-in rig of that name)"
+                                                if name in builtin_rig_names() else ""))
+        for name in project
+    ]  # fmt: skip
+    out += [RigListing(name, "built-in") for name in builtin_rig_names() if name not in project]
+    return sorted(out, key=lambda r: r.name)
 
 
 def resolve_rig(ref: str, root: Path) -> tuple[RigSpec, str]:
