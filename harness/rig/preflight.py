@@ -17,11 +17,11 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-RIG_FIXTURES = frozenset({"rig", "console", "power", "dut"})
-
 
 def uses_rig(item: Any) -> bool:
     """A test item that needs the device: a rig fixture, a ``requires`` marker, or a scenario."""
+    from harness.plugin import RIG_FIXTURES
+
     if RIG_FIXTURES & set(getattr(item, "fixturenames", ()) or ()):
         return True
     if item.get_closest_marker("requires") is not None:
