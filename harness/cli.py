@@ -12,8 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.rig.spec import RigSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,8 +142,16 @@ def _cmd_rig_validate(ns: argparse.Namespace) -> int:
             print(f"{name}: ok (pool {choice.pool!r} of {len(choice.members)} benches: {rigs}; capabilities {caps})")
             continue
         kind = "twin" if spec.is_twin else "bench"
-        print(f"{name}: ok ({kind} rig {spec.name!r}; capabilities {caps})")
+        print(f"{name}: ok ({kind} rig {spec.name!r}; capabilities {caps}){_absent_tty(spec)}")
     return 1 if bad else 0
+
+
+def _absent_tty(spec: RigSpec) -> str:
+    """A note when a bench's console is a device path this machine lacks (the file may be for another host)."""
+    url = spec.console.url if spec.console is not None and spec.console.url else ""
+    if not url or "://" in url or Path(url).exists():
+        return ""
+    return f"; note: console {url} does not exist on this machine (harness rig check opens every part)"
 
 
 def _cmd_scenario_validate(ns: argparse.Namespace) -> int:

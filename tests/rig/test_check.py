@@ -146,3 +146,13 @@ def test_collect_only_opens_nothing(pytester: pytest.Pytester, tmp_path: Path) -
     _bench_project(pytester, tmp_path)
     result = _pytest(pytester, tmp_path, "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
+
+
+def test_validate_notes_a_console_tty_this_machine_lacks(
+    dead_bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file is fine (it may be for another host), so validate passes, but does not stay silent."""
+    assert main(["rig", "validate", str(dead_bench)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{dead_bench}: ok (bench rig 'lab3'; capabilities console, power); note: console ")
+    assert "does not exist on this machine (harness rig check opens every part)" in out
