@@ -156,3 +156,24 @@ def test_validate_notes_a_console_tty_this_machine_lacks(
     out = capsys.readouterr().out
     assert out.startswith(f"{dead_bench}: ok (bench rig 'lab3'; capabilities console, power); note: console ")
     assert "does not exist on this machine (harness rig check opens every part)" in out
+
+
+def test_check_asks_an_external_broker_for_an_mqtt_session(
+    tmp_path: Path, closed_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pty
+
+    master, slave = pty.openpty()  # a console that opens: only the broker is dead
+    tty = os.ttyname(slave)
+    try:
+        path = tmp_path / "lab3.yaml"
+        path.write_text(f"name: lab3\nconsole:\n  url: {tty}\n"
+                        f"services:\n  broker: mqtt://127.0.0.1:{closed_port}\n{QUIET}")  # fmt: skip
+        assert main(["rig", "check", str(path), "--rig-lock-dir", str(tmp_path / "locks")]) == 1
+    finally:
+        os.close(master)
+        os.close(slave)
+    console, broker = capsys.readouterr().out.splitlines()
+    assert console == f"lab3: console {tty}: ok: opened at 115200 baud"
+    assert broker.startswith(f"lab3: broker mqtt://127.0.0.1:{closed_port}: FAILED: timed out after 5s waiting for "
+                             f"external broker mqtt://127.0.0.1:{closed_port}"), broker
