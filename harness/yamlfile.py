@@ -190,7 +190,7 @@ def parse_yaml(text: str, name: str) -> LocatedDocument:
         doc.positions[()] = (1, 1)
         return doc
     try:
-        doc.data = _construct(node, (), doc)
+        doc.data = _construct(node, (), doc, _Loader(""))
     except yaml.MarkedYAMLError as exc:  # e.g. a tag no safe constructor knows ("=" is YAML's !!value)
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join((exc.problem or exc.context or "invalid YAML").split())
@@ -199,7 +199,8 @@ def parse_yaml(text: str, name: str) -> LocatedDocument:
     return doc
 
 
-def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument) -> Any:
+def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument, scalars: _Loader) -> Any:
+    """Plain data from ``node``, recording positions; ``scalars`` (one per file) builds the scalar values."""
     doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -209,7 +210,7 @@ def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument) -> Any:
                     "YAML merge keys ('<<') are not supported; write the fields out",
                     Location(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
                 )
-            key = _Loader(" ").construct_object(key_node) if isinstance(
+            key = scalars.construct_object(key_node) if isinstance(
                 key_node, yaml.ScalarNode
             ) else None
             if not isinstance(key, str | int | float | bool) or key is None:
@@ -227,11 +228,11 @@ def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument) -> Any:
                              dotted(child)),
                 )
             doc.key_positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _construct(value_node, child, doc)
+            out[key] = _construct(value_node, child, doc, scalars)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), doc) for i, item in enumerate(node.value)]
-    return _Loader(" ").construct_object(node)
+        return [_construct(item, (*path, i), doc, scalars) for i, item in enumerate(node.value)]
+    return scalars.construct_object(node)
 
 
 def validate(doc: LocatedDocument, model: type[M], *, context: dict[str, Any] | None = None) -> M:
