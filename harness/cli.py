@@ -4,6 +4,7 @@
     harness run --rig rigs/lab3.yaml  # the same suite against a bench
     harness twin serve                # a twin on a pty + SCPI supply, for manual use
     harness rig validate rigs/*.yaml  # check rig files without touching hardware
+    harness rig check rigs/lab3.yaml  # open every part of a rig once and report each
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.rig.spec import RigSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     validate = rig_sub.add_parser("validate", help="check rig files; prints one line per file")
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=_cmd_rig_validate)
-    show = rig_sub.add_parser("list", help="list the rigs --rig can name")
+    show = rig_sub.add_parser("list", help="list the rigs --rig can name, each once, with where it comes from")
     show.set_defaults(func=_cmd_rig_list)
+    check = rig_sub.add_parser("check", help="open every part of rigs (console, supply, broker) once; one line each")
+    check.add_argument("rigs", nargs="+", metavar="RIG", help="rig names (rigs/NAME.yaml, built-in) or files")
+    check.add_argument("--rig-lock-dir", help="the bench lock folder runs use (default: <tmp>/iot-harness-locks)")
+    check.set_defaults(func=_cmd_rig_check)
 
     scenario = sub.add_parser("scenario", help="scenario files")
     scenario_sub = scenario.add_subparsers(dest="scenario_command", metavar="SUBCOMMAND")
@@ -133,8 +142,16 @@ def _cmd_rig_validate(ns: argparse.Namespace) -> int:
             print(f"{name}: ok (pool {choice.pool!r} of {len(choice.members)} benches: {rigs}; capabilities {caps})")
             continue
         kind = "twin" if spec.is_twin else "bench"
-        print(f"{name}: ok ({kind} rig {spec.name!r}; capabilities {caps})")
+        print(f"{name}: ok ({kind} rig {spec.name!r}; capabilities {caps}){_absent_tty(spec)}")
     return 1 if bad else 0
+
+
+def _absent_tty(spec: RigSpec) -> str:
+    """A note when a bench's console is a device path this machine lacks (the file may be for another host)."""
+    url = spec.console.url if spec.console is not None and spec.console.url else ""
+    if not url or "://" in url or Path(url).exists():
+        return ""
+    return f"; note: console {url} does not exist on this machine (harness rig check opens every part)"
 
 
 def _cmd_scenario_validate(ns: argparse.Namespace) -> int:
@@ -170,13 +187,31 @@ def _cmd_scenario_validate(ns: argparse.Namespace) -> int:
 
 
 def _cmd_rig_list(ns: argparse.Namespace) -> int:
-    from harness.rig.loader import builtin_rig_names, project_rig_names
+    from harness.rig.loader import list_rigs
 
-    for name in project_rig_names(Path.cwd()):
-        print(f"{name}\trigs/{name}.yaml")
-    for name in builtin_rig_names():
-        print(f"{name}\tbuilt-in")
+    for entry in list_rigs(Path.cwd()):
+        print(f"{entry.name}\t{entry.where}")
     return 0
+
+
+def _cmd_rig_check(ns: argparse.Namespace) -> int:
+    from harness.rig.check import check_rig
+    from harness.rig.loader import resolve_choice
+
+    lock_dir = Path(ns.rig_lock_dir) if ns.rig_lock_dir else None
+    failed = 0
+    for ref in ns.rigs:
+        try:
+            choice = resolve_choice(ref, Path.cwd())
+        except ConfigError as exc:
+            print(exc)
+            failed += 1
+            continue
+        for member in choice.members:
+            for part in check_rig(member.spec, member.source, lock_dir=lock_dir):
+                print(part.line())
+                failed += not part.ok
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

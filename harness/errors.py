@@ -33,22 +33,54 @@ class Location:
         return where
 
 
+MAX_PROBLEMS = 20
+"""How many problems of one file a ConfigError lists, one a line; the rest are counted."""
+
+
 class ConfigError(HarnessError):
     """A rig or scenario file (or a command-line value) is not what was expected.
 
-    The message is one line: ``file:line:col: field: what was expected (got ...)``.
+    Each problem is one line: ``file:line:col: field: what was expected (got ...)``. An error
+    about a file with several problems lists them all, one a line, in the order they appear in
+    the file (the first is this error's own ``detail`` and ``location``), up to
+    :data:`MAX_PROBLEMS`; ``file: ... and N more problems`` counts the rest.
     """
 
-    def __init__(self, message: str, location: Location | None = None) -> None:
+    def __init__(
+        self, message: str, location: Location | None = None, *, more: Sequence[ConfigError] = (),
+        omitted: int = 0,
+    ) -> None:
         self.location = location
         self.detail = message
-        if location is None:
-            text = message
-        elif location.field:
-            text = f"{location}: {location.field}: {message}"
-        else:
-            text = f"{location}: {message}"
-        super().__init__(text)
+        self.more = [p for extra in more for p in extra.problems]
+        self.omitted = omitted
+        lines = [_one_line(message, location), *(_one_line(p.detail, p.location) for p in self.more)]
+        if omitted > 0:
+            where = f"{location.file}: " if location is not None else ""
+            lines.append(f"{where}... and {omitted} more problem{'s' if omitted > 1 else ''}")
+        super().__init__("\n".join(lines))
+
+    @property
+    def problems(self) -> list[ConfigError]:
+        """Every problem listed, each a ConfigError of one line."""
+        return [ConfigError(self.detail, self.location), *self.more]
+
+    @classmethod
+    def of(cls, problems: Sequence[ConfigError], limit: int = MAX_PROBLEMS) -> ConfigError:
+        """One error listing ``problems`` (at least one), the first ``limit`` of them in full."""
+        flat = [p for problem in problems for p in problem.problems]
+        if not flat:
+            raise ValueError("ConfigError.of needs at least one problem")
+        first, shown = flat[0], flat[1:limit]
+        return cls(first.detail, first.location, more=shown, omitted=len(flat) - 1 - len(shown))
+
+
+def _one_line(message: str, location: Location | None) -> str:
+    if location is None:
+        return message
+    if location.field:
+        return f"{location}: {location.field}: {message}"
+    return f"{location}: {message}"
 
 
 class UnitError(ConfigError):

@@ -218,6 +218,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 break
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A bench the collected tests use is opened now: one that cannot be opened fails the run (exit 4,
+    one line) instead of every test skipping for a capability it lacks (harness.rig.preflight)."""
+    from harness.rig.preflight import bench_problem, fail_instead_of_skipping
+
+    state = session.config.stash.get(STATE, None)
+    if state is None or session.config.option.collectonly:
+        return
+    ref = session.config.getoption("harness_rig") or session.config.getini("rig") or "twin"
+    problem = bench_problem(state, session.items, str(ref))
+    if problem and hasattr(session.config, "workerinput"):
+        fail_instead_of_skipping(state, session.items)
+    elif problem:
+        raise pytest.UsageError(problem)
+
+
 @pytest.fixture(autouse=True)
 def _harness_rig_health(request: pytest.FixtureRequest) -> Iterator[None]:
     """Before a test that uses the device: check it answers, recover it if not, fail fast if dead."""

@@ -7,9 +7,12 @@ rigol-dp800 (got 'rigol')`` — never a traceback. Unknown keys get a "did you m
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import os
 import re
+import types
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +76,81 @@ _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
+MAX_NODES = 100_000
+"""How many nodes a file may expand to through its aliases (``*name``): far above any rig or
+scenario file, far below what makes loading slow. A "billion laughs" file stops here."""
+
+
+class AliasError(Exception):
+    """An alias that refers to the node it is inside, or that expands the file past MAX_NODES."""
+
+    def __init__(self, message: str, mark: yaml.Mark) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+class _GuardedLoader(_Loader):
+    """Composes like PyYAML, and sizes every node as it will be built (an alias counts its anchor's
+    whole subtree each time), so a recursive alias or an alias bomb is refused while composing,
+    before anything is expanded. Python data is built by :func:`_construct`, not by this loader."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open_anchors: set[str] = set()
+        self._anchor_marks: dict[str, yaml.Mark] = {}
+        self._sizes: dict[int, int] = {}
+        self.expanded = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            anchor = str(event.anchor)
+            if anchor in self._open_anchors:
+                line = self._anchor_marks[anchor].line + 1
+                raise AliasError(
+                    f"alias '*{anchor}' refers to the node it is inside (anchor '&{anchor}' at line {line}): "
+                    "a recursive alias has no end; write the value out", event.start_mark,
+                )  # fmt: skip
+            node = super().compose_node(parent, index)  # PyYAML reports an undefined alias
+            self._count(self._sizes.get(id(node), 1), anchor, event.start_mark)
+            return node
+        event = self.peek_event()
+        anchor = event.anchor
+        if anchor is not None:
+            self._open_anchors.add(anchor)
+            self._anchor_marks.setdefault(anchor, event.start_mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            if anchor is not None:
+                self._open_anchors.discard(anchor)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        self._sizes[id(node)] = 1 + sum(self._sizes.get(id(c), 1) for c in children)
+        self._count(1, None, event.start_mark)
+        return node
+
+    def _count(self, nodes: int, anchor: str | None, mark: yaml.Mark) -> None:
+        self.expanded += nodes
+        if self.expanded > MAX_NODES and anchor is not None:
+            line = self._anchor_marks[anchor].line + 1
+            raise AliasError(
+                f"alias '*{anchor}' (anchor '&{anchor}' at line {line}) expands the file past {MAX_NODES} nodes: "
+                "aliases may repeat a value, not multiply a file; write the values out", mark,
+            )  # fmt: skip
+
+
+def _compose(text: str) -> yaml.Node | None:
+    loader = _GuardedLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
 
 def load_yaml(path: str | os.PathLike[str], *, display_name: str | None = None) -> LocatedDocument:
     """Read a YAML file into plain data plus node positions; YAML errors become ConfigError."""
@@ -88,7 +166,11 @@ def load_yaml(path: str | os.PathLike[str], *, display_name: str | None = None) 
 
 def parse_yaml(text: str, name: str) -> LocatedDocument:
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = _compose(text)
+    except AliasError as exc:
+        raise ConfigError(exc.message, Location(name, exc.mark.line + 1, exc.mark.column + 1)) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", Location(name)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join((exc.problem or exc.context or "invalid YAML").split())
@@ -108,7 +190,7 @@ def parse_yaml(text: str, name: str) -> LocatedDocument:
         doc.positions[()] = (1, 1)
         return doc
     try:
-        doc.data = _construct(node, (), doc)
+        doc.data = _construct(node, (), doc, _Loader(""))
     except yaml.MarkedYAMLError as exc:  # e.g. a tag no safe constructor knows ("=" is YAML's !!value)
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join((exc.problem or exc.context or "invalid YAML").split())
@@ -117,7 +199,8 @@ def parse_yaml(text: str, name: str) -> LocatedDocument:
     return doc
 
 
-def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument) -> Any:
+def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument, scalars: _Loader) -> Any:
+    """Plain data from ``node``, recording positions; ``scalars`` (one per file) builds the scalar values."""
     doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -127,7 +210,7 @@ def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument) -> Any:
                     "YAML merge keys ('<<') are not supported; write the fields out",
                     Location(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1),
                 )
-            key = _Loader(" ").construct_object(key_node) if isinstance(
+            key = scalars.construct_object(key_node) if isinstance(
                 key_node, yaml.ScalarNode
             ) else None
             if not isinstance(key, str | int | float | bool) or key is None:
@@ -145,15 +228,15 @@ def _construct(node: yaml.Node, path: Path_, doc: LocatedDocument) -> Any:
                              dotted(child)),
                 )
             doc.key_positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _construct(value_node, child, doc)
+            out[key] = _construct(value_node, child, doc, scalars)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), doc) for i, item in enumerate(node.value)]
-    return _Loader(" ").construct_object(node)
+        return [_construct(item, (*path, i), doc, scalars) for i, item in enumerate(node.value)]
+    return scalars.construct_object(node)
 
 
 def validate(doc: LocatedDocument, model: type[M], *, context: dict[str, Any] | None = None) -> M:
-    """Validate located data against ``model``; the first error becomes a one-line ConfigError."""
+    """Validate located data against ``model``; every problem becomes one line of a ConfigError."""
     try:
         return model.model_validate(doc.data, context=context)
     except ValidationError as exc:
@@ -167,37 +250,61 @@ def load_model(path: str | os.PathLike[str], model: type[M], *, display_name: st
 def translate_validation_error(
     exc: ValidationError, doc: LocatedDocument, model: type[BaseModel]
 ) -> ConfigError:
-    errors = exc.errors(include_url=False)
-    first = _most_specific(errors)
-    path = _clean_loc(first["loc"])
-    more = len(errors) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
-    etype = first["type"]
+    """All of pydantic's errors as one ConfigError, a line per problem in reading order.
+
+    A value that fails every member of a union yields one error per member; only the first (the
+    member the field is meant to be) is kept, so each field is named once.
+    """
+    found = [_problem(error, doc, model) for error in exc.errors(include_url=False)]
+    # A misspelt required key is one problem, not two: "unknown 'actoin'; did you mean 'action'?"
+    # already says that 'action' is missing.
+    meant = {path for kind, path, _ in found if kind == "hint"}
+    problems: list[ConfigError] = []
+    seen: set[str] = set()
+    for kind, path, problem in found:
+        field_name = problem.location.field if problem.location is not None else ""
+        if (kind == "missing" and path in meant) or field_name in seen:
+            continue
+        seen.add(field_name)
+        problems.append(problem)
+    problems.sort(key=_reading_order)  # stable: problems at one place keep pydantic's order
+    return ConfigError.of(problems)
+
+
+def _reading_order(problem: ConfigError) -> tuple[int, int]:
+    loc = problem.location
+    return (loc.line or 0, loc.column or 0) if loc is not None else (0, 0)
+
+
+def _problem(error: Any, doc: LocatedDocument, model: type[BaseModel]) -> tuple[str, Path_, ConfigError]:
+    """(kind, path, error): kind ``hint`` with the path of the field a misspelt key likely meant,
+    ``missing`` with the path of a missing field, else ``other``."""
+    path = _clean_loc(error["loc"])
+    etype = error["type"]
     if etype == "extra_forbidden":
         loc = doc.locate(path, key=True)
-        allowed = _allowed_keys(model, path[:-1])
+        allowed = _allowed_keys(model, path[:-1], doc.data)
         bad = str(path[-1])
         hint = difflib.get_close_matches(bad, allowed, n=1, cutoff=0.6)
         msg = f"unknown field {bad!r}"
         if hint:
             msg += f"; did you mean {hint[0]!r}?"
-        elif allowed:
+            return "hint", (*path[:-1], hint[0]), ConfigError(msg, loc)
+        if allowed:
             msg += f"; expected one of {', '.join(sorted(allowed))}"
-        return ConfigError(msg + suffix, loc)
+        return "other", path, ConfigError(msg, loc)
     if etype == "missing":
         loc = doc.locate(path[:-1]) if path else doc.locate(())
         loc = Location(loc.file, loc.line, loc.column, dotted(path))
-        return ConfigError(f"missing required field {str(path[-1])!r}" + suffix, loc)
-    message = _describe(first)
-    # A whole-object check names the field it is about as "field.path: message".
+        return "missing", path, ConfigError(f"missing required field {str(path[-1])!r}", loc)
+    message = _describe(error)
     named = re.match(r"^([A-Za-z_][\w.\[\]]*): (.*)$", message)
-    if named and etype == "value_error" and isinstance(first.get("input"), dict):
+    if named and etype == "value_error" and isinstance(error.get("input"), dict):
         # A whole-object check names the field it is about: "field.path: message".
         path = (*path, *parse_dotted(named.group(1)))
         message = named.group(2)
     path = _within_document(doc.data, path)
-    loc = doc.locate(path)
-    return ConfigError(message + suffix, loc)
+    return "other", path, ConfigError(message, doc.locate(path))
 
 
 def _within_document(data: Any, path: Path_) -> Path_:
@@ -221,12 +328,6 @@ def parse_dotted(text: str) -> Path_:
     for name, index in re.findall(r"([A-Za-z_]\w*)|\[(\d+)\]", text):
         out.append(name if name else int(index))
     return tuple(out)
-
-
-def _most_specific(errors: list[Any]) -> Any:
-    # Prefer the error whose location in the file comes first, so the message matches reading order;
-    # pydantic already reports them in field order, which is what a reader expects.
-    return errors[0]
 
 
 def _clean_loc(loc: Iterable[Any]) -> Path_:
@@ -296,32 +397,65 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _allowed_keys(model: type[BaseModel], path: Path_) -> list[str]:
-    """Field names (and aliases) accepted at ``path`` inside ``model``, best effort."""
-    current: Any = model
+def _allowed_keys(model: type[BaseModel], path: Path_, data: Any = None) -> list[str]:
+    """Field names (and aliases) accepted at ``path`` inside ``model``, at any depth: through nested
+    models, list items, ``X | None`` and ``Annotated[X, ...]``. Where a union offers several models,
+    the one whose fields best cover the mapping the file has there."""
+    current: list[Any] = [model]
     for part in path:
         if isinstance(part, int):
-            current = _inner_model(current, list_item=True)
+            current = [item for ann in current for item in _list_items(ann)]
             continue
-        fields = getattr(current, "model_fields", None)
-        if not fields:
-            return []
-        info = next((f for n, f in fields.items() if part in {n, f.alias}), None)
-        if info is None:
-            return []
-        current = _inner_model(info.annotation)
-    fields = getattr(current, "model_fields", None) or {}
-    return [f.alias or n for n, f in fields.items()]
+        following: list[Any] = []
+        for candidate in (m for ann in current for m in _models(ann)):
+            info = next((f for n, f in candidate.model_fields.items() if part in {n, f.alias}), None)
+            if info is not None:
+                following.append(info.annotation)
+        current = following
+    models = [m for ann in current for m in _models(ann)]
+    if not models:
+        return []
+    here = _data_at(data, path)
+    keys = set(here) if isinstance(here, dict) else set()
+    best = max(models, key=lambda m: len(keys & set(_field_names(m))))
+    return _field_names(best)
 
 
-def _inner_model(annotation: Any, list_item: bool = False) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _inner_model(arg)
-        if isinstance(found, type) and issubclass(found, BaseModel):
-            return found
-    return annotation
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The types an annotation admits: ``Annotated[X, ...]`` -> [X]; ``X | Y | None`` -> [X, Y]."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    return [t for t in _unwrap(annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def _list_items(annotation: Any) -> list[Any]:
+    out: list[Any] = []
+    for t in _unwrap(annotation):
+        if typing.get_origin(t) in (list, tuple, set, frozenset, collections.abc.Sequence) and typing.get_args(t):
+            out.append(typing.get_args(t)[0])
+    return out
+
+
+def _data_at(data: Any, path: Path_) -> Any:
+    node = data
+    for part in path:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_dict or in_list):
+            return None
+        node = node[part]
+    return node
 
 
 def _display(path: str | os.PathLike[str]) -> str:

@@ -6,6 +6,7 @@ the harness; ``--rig path/to/lab3.yaml`` loads that file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +24,24 @@ def builtin_rig_names() -> list[str]:
 def project_rig_names(root: Path) -> list[str]:
     folder = root / "rigs"
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+@dataclass(frozen=True)
+class RigListing:
+    name: str
+    where: str
+
+
+def list_rigs(root: Path) -> list[RigListing]:
+    """Every rig ``--rig NAME`` can name, once: a project file shadows a built-in rig of its name."""
+    project = project_rig_names(root)
+    out = [
+        RigListing(name, f"rigs/{name}.yaml" + (" (shadows the built-in rig of that name)"
+                                                if name in builtin_rig_names() else ""))
+        for name in project
+    ]  # fmt: skip
+    out += [RigListing(name, "built-in") for name in builtin_rig_names() if name not in project]
+    return sorted(out, key=lambda r: r.name)
 
 
 def resolve_rig(ref: str, root: Path) -> tuple[RigSpec, str]:
@@ -78,28 +97,39 @@ def load_choice_file(path: Path, root: Path, *, display: str | None = None) -> R
         return RigChoice([Member(_rig_from(doc), shown)])
     spec = validate(doc, RigPoolSpec)
     members: list[Member] = []
+    problems: list[ConfigError] = []
     seen: dict[str, int] = {}
     for i, ref in enumerate(spec.rigs):
         where = doc.locate(("rigs", i))
-        member_path = _member_path(ref, path.parent, root)
-        if member_path is None:
-            names = ", ".join(project_rig_names(root)) or "none"
-            raise ConfigError(f"no rig named {ref!r}; available in rigs/: {names} (or a path to a rig file)",
-                              Location(where.file, where.line, where.column, f"rigs[{i}]"))  # fmt: skip
-        member_doc = load_yaml(member_path, display_name=_show(member_path, root))
-        if isinstance(member_doc.data, dict) and "pool" in member_doc.data:
-            raise ConfigError(f"{ref!r} is itself a pool; a pool lists rigs",
-                              Location(where.file, where.line, where.column, f"rigs[{i}]"))  # fmt: skip
-        member = _rig_from(member_doc)
-        problem = _member_problem(member, members[0].spec if members else None)
-        key = str(member_path.resolve())
+        here = Location(where.file, where.line, where.column, f"rigs[{i}]")
+        try:
+            member, key = _pool_member(ref, path, root, here)
+        except ConfigError as exc:  # every member's problems, not the first member's only
+            problems.append(exc)
+            continue
+        problem = _member_problem(member.spec, members[0].spec if members else None)
         if problem is None and key in seen:
             problem = f"{ref!r} is listed twice (also rigs[{seen[key]}])"
         if problem is not None:
-            raise ConfigError(problem, Location(where.file, where.line, where.column, f"rigs[{i}]"))
+            problems.append(ConfigError(problem, here))
+            continue
         seen[key] = i
-        members.append(Member(member, _show(member_path, root)))
+        members.append(member)
+    if problems:
+        raise ConfigError.of(problems)
     return RigChoice(members, spec.pool, shown, spec.claim_timeout)
+
+
+def _pool_member(ref: str, pool_path: Path, root: Path, here: Location) -> tuple[Member, str]:
+    """The member rig ``ref`` and its file's real path (two names of one file are one member)."""
+    member_path = _member_path(ref, pool_path.parent, root)
+    if member_path is None:
+        names = ", ".join(project_rig_names(root)) or "none"
+        raise ConfigError(f"no rig named {ref!r}; available in rigs/: {names} (or a path to a rig file)", here)
+    member_doc = load_yaml(member_path, display_name=_show(member_path, root))
+    if isinstance(member_doc.data, dict) and "pool" in member_doc.data:
+        raise ConfigError(f"{ref!r} is itself a pool; a pool lists rigs", here)
+    return Member(_rig_from(member_doc), _show(member_path, root)), str(member_path.resolve())
 
 
 def _member_path(ref: str, folder: Path, root: Path) -> Path | None:

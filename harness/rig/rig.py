@@ -48,13 +48,33 @@ class Rig:
         return rig
 
     def _bring_up(self) -> None:
-        from harness.drivers.console import Console
-        from harness.drivers.power import PowerSupply
+        self.start_endpoints()
+        if self.journal is not None:
+            self.journal.record(
+                "rig", action="open", rig=self.spec.name, source=self.source,
+                console=self.console_url, power=self.power_resource,
+            )  # fmt: skip
+        if self.power_resource is not None:
+            self._power = self.make_power().open()
+            self._closers.append(self._power.close)
+        if self.console_url is not None:
+            self._console = self.make_console().open()
+            self._closers.append(self._console.close)
+        self.dut = Dut(
+            self._console,
+            self._power,
+            self.spec.profile,
+            journal=self.journal,
+            name=self.device_name,
+            off_time=self.spec.power_spec.off_time,
+        )
 
+    def start_endpoints(self) -> None:
+        """Start what this rig needs running (a twin, its RFC 2217 server) and learn where the console
+        and the supply are; opens neither (``harness rig check`` opens each on its own)."""
         spec = self.spec
-        power_spec = spec.power_spec
         if spec.twin is not None:
-            self.twin = TwinProcess.start(spec.twin, power_spec, self.workdir, name=spec.twin.device_id)
+            self.twin = TwinProcess.start(spec.twin, spec.power_spec, self.workdir, name=spec.twin.device_id)
             self._closers.append(self.twin.close)
             self.console_url = self.twin.endpoints.console
             self.power_resource = self.twin.endpoints.scpi
@@ -62,47 +82,45 @@ class Rig:
                 self.console_url = self._serve_rfc2217(self.twin.endpoints.console)
         else:
             self.console_url = spec.console.url if spec.console else None
-            self.power_resource = power_spec.resource if spec.power else None
-        if self.journal is not None:
-            self.journal.record(
-                "rig", action="open", rig=spec.name, source=self.source,
-                console=self.console_url, power=self.power_resource,
-            )  # fmt: skip
-        if self.power_resource is not None:
-            power = PowerSupply(
-                self.power_resource,
-                dialect=power_spec.dialect,
-                channel=power_spec.channel,
-                name=f"{spec.name}:psu",
-                journal=self.journal,
-                timeout=power_spec.timeout,
-                voltage=power_spec.voltage,
-                current_limit=power_spec.current_limit,
-            )
-            power.open()
-            self._power = power
-            self._closers.append(power.close)
-        if self.console_url is not None:
-            profile = spec.profile
-            console = Console(
-                self.console_url,
-                baudrate=spec.console_spec.baudrate,
-                name=spec.twin.device_id if spec.twin else spec.name,
-                journal=self.journal,
-                prompt=profile.prompt,
-                line_ending=profile.line_ending,
-                echo=profile.echo,
-            )
-            console.open()
-            self._console = console
-            self._closers.append(console.close)
-        self.dut = Dut(
-            self._console,
-            self._power,
-            spec.profile,
+            self.power_resource = spec.power_spec.resource if spec.power else None
+
+    @property
+    def device_name(self) -> str:
+        return self.spec.twin.device_id if self.spec.twin else self.spec.name
+
+    def make_power(self, *, program: bool = True) -> PowerSupply:
+        """The supply's driver, not yet opened; ``program``: set the rig's voltage and limit on open."""
+        from harness.drivers.power import PowerSupply
+
+        if self.power_resource is None:
+            raise CapabilityMissing(f"rig {self.spec.name!r} has no power supply")
+        power_spec = self.spec.power_spec
+        return PowerSupply(
+            self.power_resource,
+            dialect=power_spec.dialect,
+            channel=power_spec.channel,
+            name=f"{self.spec.name}:psu",
             journal=self.journal,
-            name=spec.twin.device_id if spec.twin else spec.name,
-            off_time=power_spec.off_time,
+            timeout=power_spec.timeout,
+            voltage=power_spec.voltage if program else None,
+            current_limit=power_spec.current_limit if program else None,
+        )
+
+    def make_console(self) -> Console:
+        """The console's driver, not yet opened."""
+        from harness.drivers.console import Console
+
+        if self.console_url is None:
+            raise CapabilityMissing(f"rig {self.spec.name!r} has no console")
+        profile = self.spec.profile
+        return Console(
+            self.console_url,
+            baudrate=self.spec.console_spec.baudrate,
+            name=self.device_name,
+            journal=self.journal,
+            prompt=profile.prompt,
+            line_ending=profile.line_ending,
+            echo=profile.echo,
         )
 
     def _serve_rfc2217(self, device: str) -> str:

@@ -7,6 +7,7 @@ fixtures. See ``docs/rigs.md`` for the format.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -14,8 +15,61 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from harness.errors import ConfigError
 from harness.fieldtypes import Amps, Duration, Volts
 from harness.rig.profile import DeviceProfile, get_profile
+from harness.rig.visa import resource_problem
 
-CAPABILITIES = ("console", "power", "network", "telemetry", "ota")
+
+def _has_console(spec: RigSpec) -> bool:
+    return spec.twin is not None or spec.console is not None
+
+
+def _has_power(spec: RigSpec) -> bool:
+    return spec.twin is not None or spec.power is not None
+
+
+def _has_telemetry(spec: RigSpec) -> bool:
+    return spec.services is not None and _has_console(spec) and bool(spec.profile.broker_setup)
+
+
+def _has_network(spec: RigSpec) -> bool:
+    return _has_telemetry(spec) and spec.services is not None and spec.services.network
+
+
+def _has_ota(spec: RigSpec) -> bool:
+    return _has_telemetry(spec) and spec.profile.takes_ota
+
+
+CAPABILITY_RULES: tuple[tuple[str, str, Callable[[RigSpec], bool]], ...] = (
+    ("console", "a `twin` section, or a `console` section (a bench's `console.url`)", _has_console),
+    ("power", "a `twin` section, or a `power` section (a bench's `power.resource`)", _has_power),
+    ("network", "`telemetry`, and `services.network: true` (the default): the device's service traffic "
+                "goes through the impairment point", _has_network),
+    ("telemetry", "`console`, a `services` section, and a profile with `broker_setup` commands", _has_telemetry),
+    ("ota", "`telemetry`, and a profile that takes updates (`ota_delivery: mqtt`, or an `ota_apply` command)",
+     _has_ota),
+)  # fmt: skip
+"""Each capability, when a rig has it (the table in docs/rigs.md is this one), and the test of it."""
+
+CAPABILITIES = tuple(name for name, _, _ in CAPABILITY_RULES)
+
+
+_URL_SCHEMES = ("rfc2217", "socket", "loop", "spy", "alt", "hwgrep", "cp2110")
+"""pyserial's URL handlers; anything without ``://`` is a device path (/dev/ttyUSB0, COM3)."""
+
+
+def console_url_problem(url: str) -> str | None:
+    """What is wrong with a pyserial URL's syntax, or None (whether the port exists is ``harness rig check``'s)."""
+    if not url.strip():
+        return "expected a pyserial URL such as /dev/ttyUSB0 or rfc2217://host:port, got an empty text"
+    if "://" not in url:
+        return None
+    scheme, rest = url.split("://", 1)
+    if scheme not in _URL_SCHEMES:
+        return f"expected a pyserial URL scheme ({', '.join(s + '://' for s in _URL_SCHEMES)}), got {url!r}"
+    if scheme in ("rfc2217", "socket"):
+        host, _, port = rest.split("?", 1)[0].rstrip("/").rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            return f"expected {scheme}://host:port with a port 1-65535, got {url!r}"
+    return None
 
 
 class _Strict(BaseModel):
@@ -42,6 +96,14 @@ class ConsoleSpec(_Strict):
     )
     baudrate: int = Field(default=115200, gt=0)
 
+    @field_validator("url")
+    @classmethod
+    def _pyserial_url(cls, value: str | None) -> str | None:
+        problem = None if value is None else console_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class PowerSpec(_Strict):
     resource: str | None = Field(
@@ -53,6 +115,14 @@ class PowerSpec(_Strict):
     current_limit: Amps = 0.5
     off_time: Duration = Field(default=0.2, description="how long a power cycle keeps the output off")
     timeout: Duration = 5.0
+
+    @field_validator("resource")
+    @classmethod
+    def _visa_syntax(cls, value: str | None) -> str | None:
+        problem = None if value is None else resource_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("dialect")
     @classmethod
@@ -135,7 +205,12 @@ class RigSpec(_Strict):
                     "power.resource: a twin rig gets its supply from the twin; remove resource "
                     "or the twin section"
                 )
-        elif self.console is not None and self.console.url is None:
+        elif self.console is None:
+            raise ValueError(
+                "console: a bench rig needs a console (console.url: a pyserial URL such as /dev/ttyUSB0 or "
+                "rfc2217://host:port), or a twin section for the digital twin"
+            )
+        elif self.console.url is None:
             raise ValueError("console.url: a bench rig needs the console's pyserial URL")
         elif self.power is not None and self.power.resource is None:
             raise ValueError("power.resource: a bench rig needs the supply's VISA resource string")
@@ -154,15 +229,5 @@ class RigSpec(_Strict):
         return self.console or ConsoleSpec()
 
     def capabilities(self) -> frozenset[str]:
-        caps: set[str] = set()
-        if self.twin is not None or self.console is not None:
-            caps.add("console")
-        if self.twin is not None or self.power is not None:
-            caps.add("power")
-        if self.services is not None and "console" in caps and self.profile.broker_setup:
-            caps.add("telemetry")
-            if self.services.network:
-                caps.add("network")
-            if self.profile.takes_ota:
-                caps.add("ota")
-        return frozenset(caps)
+        """What the rig offers tests, by :data:`CAPABILITY_RULES`."""
+        return frozenset(name for name, _, has in CAPABILITY_RULES if has(self))

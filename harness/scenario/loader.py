@@ -1,6 +1,6 @@
 """Load a scenario file: YAML with positions -> validated model -> timeline checked against its duration.
 
-Any problem is one :class:`ConfigError` line with file, line, column and field.
+Every problem is one line of a :class:`ConfigError` with file, line, column and field.
 """
 
 from __future__ import annotations
@@ -79,8 +79,7 @@ def _finish(doc: LocatedDocument, path: Path | None) -> LoadedScenario:
             "expected a mapping with scenario, steps, events, checks", Location(doc.file, 1, 1)
         )
     scenario = validate(doc, Scenario)
-    problems = timeline_problems(scenario)
+    problems = [ConfigError(message, doc.locate(parse_dotted(field))) for field, message in timeline_problems(scenario)]
     if problems:
-        field, message = problems[0]
-        raise ConfigError(message, doc.locate(parse_dotted(field)))
+        raise ConfigError.of(problems)
     return LoadedScenario(scenario, doc, path)

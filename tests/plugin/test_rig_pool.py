@@ -130,7 +130,7 @@ def test_a_bench_held_elsewhere_fails_the_tests_with_who_holds_it(pytester, tmp_
         ("pool: lab\nrigs: []\n", "rigs/lab.yaml:2:7: rigs: expected at least one rig, got an empty list"),
         ("pool: lab\nrigs: [bench-a]\nclaim_timeout: soon\n",
          "rigs/lab.yaml:3:16: claim_timeout: expected a duration such as '300ms'*got 'soon'"),
-        ("pool: lab\nrig: [bench-a]\n", "rigs/lab.yaml:1:1: rigs: missing required field 'rigs' (and 1 more problem)"),
+        ("pool: lab\nrig: [bench-a]\n", "rigs/lab.yaml:2:1: rig: unknown field 'rig'; did you mean 'rigs'?"),
     ],
 )
 def test_a_bad_pool_file_gives_one_line(pytester, ttys, pool, expected) -> None:

@@ -1,4 +1,5 @@
-"""Every malformed scenario gives its one-line error (file:line:col: field: expected), never a traceback."""
+"""Every malformed scenario gives its errors, one line per problem (file:line:col: field: expected), never a
+traceback. ``malformed/expected.txt`` holds every line each file gives, each line starting with its file's name."""
 
 from __future__ import annotations
 
@@ -8,15 +9,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.errors import ConfigError
+from harness.errors import MAX_PROBLEMS, ConfigError
 from harness.scenario.loader import load_scenario, parse_scenario
 
 HERE = Path(__file__).parent / "malformed"
-EXPECTED = {
-    line.split(":", 1)[0]: line
-    for line in (HERE / "expected.txt").read_text(encoding="utf-8").splitlines()
-    if line.strip()
-}
+
+
+def _expected() -> dict[str, str]:
+    """File name -> the lines of its error (every line starts with the file's name)."""
+    out: dict[str, list[str]] = {}
+    for line in (HERE / "expected.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            out.setdefault(line.split(":", 1)[0], []).append(line)
+    return {name: "\n".join(lines) for name, lines in out.items()}
+
+
+EXPECTED = _expected()
 FILES = sorted(HERE.glob("*.yaml"))
 
 
@@ -25,14 +33,41 @@ def test_corpus_is_large_and_every_file_has_an_expectation():
     assert sorted(p.name for p in FILES) == sorted(EXPECTED)
 
 
+def _problem_lines(message: str, name: str) -> None:
+    """Every line is one problem at file:line:col (the last may count problems not listed)."""
+    lines = message.splitlines()
+    assert all(line.startswith(f"{name}:") for line in lines), f"each line must start with the file: {message!r}"
+    assert len(lines) <= MAX_PROBLEMS + 1
+
+
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_malformed_file_gives_its_one_line_error(path: Path):
+def test_malformed_file_gives_one_line_per_problem(path: Path):
     with pytest.raises(ConfigError) as info:
         load_scenario(path, display_name=path.name)
     message = str(info.value)
     assert message == EXPECTED[path.name]
-    assert "\n" not in message
-    assert message.startswith(f"{path.name}:"), "the message must start with file:line:col"
+    _problem_lines(message, path.name)
+
+
+def test_every_problem_of_a_file_is_listed_with_a_did_you_mean_at_any_depth():
+    with pytest.raises(ConfigError) as info:
+        load_scenario(HERE / "several-problems.yaml", display_name="several-problems.yaml")
+    problems = info.value.problems
+    assert len(problems) == 5
+    assert [p.location.field for p in problems if p.location] == [
+        "seed", "steps[0].power.actoin", "steps[1].repeat.steps[0].wait.untl", "events[0].evrey",
+        "checks[0].continous",
+    ]
+    assert all("did you mean" in p.detail for p in problems[1:])
+    assert "missing required field" not in str(info.value), "a misspelt required key is one problem, not two"
+
+
+def test_problems_past_the_cap_are_counted_not_listed():
+    with pytest.raises(ConfigError) as info:
+        load_scenario(HERE / "many-problems.yaml", display_name="many-problems.yaml")
+    lines = str(info.value).splitlines()
+    assert len(lines) == MAX_PROBLEMS + 1
+    assert lines[-1] == "many-problems.yaml: ... and 5 more problems"
 
 
 # -- fuzzing ------------------------------------------------------------------------------------
@@ -65,8 +100,7 @@ def test_loader_never_raises_anything_but_a_config_error(doc):
     try:
         parse_scenario(text, "fuzz.yaml")
     except ConfigError as exc:
-        assert "\n" not in str(exc)
-        assert str(exc).startswith("fuzz.yaml")
+        _problem_lines(str(exc), "fuzz.yaml")
 
 
 @settings(max_examples=200, deadline=None)
@@ -75,4 +109,4 @@ def test_arbitrary_text_never_yields_a_traceback(text):
     try:
         parse_scenario(text, "fuzz.yaml")
     except ConfigError as exc:
-        assert "\n" not in str(exc)
+        _problem_lines(str(exc), "fuzz.yaml")
