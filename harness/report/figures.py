@@ -102,3 +102,26 @@ def _sig(value: float) -> str:
         return f"{value:,.0f}"
     text = f"{value:.1f}" if a >= 10 else f"{value:.2f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+_CAUSE_PLURALS = {
+    "power on": ("power-on", "power-ons"),
+    "power cut": ("power cut", "power cuts"),
+    "supply cycle": ("supply cycle", "supply cycles"),
+    "software reboot": ("software reboot", "software reboots"),
+    "OTA reboot": ("OTA reboot", "OTA reboots"),
+    "trial revert": ("trial revert", "trial reverts"),
+    "watchdog": ("watchdog reset", "watchdog resets"),
+    "crash": ("crash", "crashes"),
+    "power loss": ("power loss", "power losses"),
+    "unknown": ("of unknown cause", "of unknown cause"),
+}
+
+
+def boots_by_cause(counts: dict[str, int]) -> str:
+    """``10 power cuts, 3 OTA reboots, 1 power-on`` (a boot cause dict, in its order)."""
+    parts = []
+    for cause, n in counts.items():
+        one, many = _CAUSE_PLURALS.get(cause, (cause, cause))
+        parts.append(f"{n:,} {one if n == 1 else many}")
+    return ", ".join(parts)
