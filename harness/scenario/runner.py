@@ -93,6 +93,7 @@ class ScenarioRunner:
         progress: ProgressFn | None = None,
         progress_every: float = 10.0,
         check_every: float = 5.0,
+        power_every: float = 5.0,
     ) -> None:
         self.loaded = loaded
         self.sc = loaded.scenario
@@ -103,6 +104,7 @@ class ScenarioRunner:
         self.progress = progress
         self.progress_every = progress_every
         self.check_every = check_every
+        self.power_every = power_every
         self.counters = {"steps": 0, "injections": 0, "boots": 0}
         self._stop = threading.Event()
         self._caused_boots = 0
@@ -128,12 +130,15 @@ class ScenarioRunner:
         events = threading.Thread(target=self._events, args=(injections, result), name="scenario-events", daemon=True)
         watch = threading.Thread(target=self._watch, args=(tap, started["t"], result), name="scenario-checks",
                                  daemon=True)  # fmt: skip
+        sampler = threading.Thread(target=self._sample_power, name="scenario-power", daemon=True)
         try:
             if sc.network is not None:
                 self._apply_network(sc.network)
             events.start()
             if any(c.continuous for c in sc.checks):
                 watch.start()
+            if self.ctx.power is not None and callable(getattr(self.ctx.power, "measure", None)):
+                sampler.start()
             self._run_steps(sc.steps, "steps")
             if self.duration is not None:
                 self._wait_until(self.duration)
@@ -147,7 +152,7 @@ class ScenarioRunner:
             raise
         finally:
             self._stop.set()
-            for thread in (events, watch):
+            for thread in (events, watch, sampler):
                 if thread.is_alive():
                     thread.join(timeout=30)
             result.elapsed = self.clock.now() - self.t0
@@ -349,6 +354,19 @@ class ScenarioRunner:
             # A wrong outcome raises DeviceError: journaled as a failed injection, counted by ota.failed.
             with self._causing_boots():
                 self._caused_boots += ctx.ota.deploy(image, expect=p["expect"], timeout=600).boots
+
+    # -- power readings ------------------------------------------------------------------------
+    def _sample_power(self) -> None:
+        """Read the supply's voltage and current every ``power_every`` seconds (journaled by the driver as
+        ``power measure`` records), so a scenario on a rig with a supply has a power draw to report.
+        Between power actions only: the runner's lock serialises the supply's queries."""
+        while self.clock.wait(self.power_every, self._stop):
+            try:
+                with self._lock:
+                    self.ctx.power.measure()
+            except HarnessError as exc:
+                self._errors.append(f"power readings stopped: {exc}")
+                return
 
     # -- continuous checks ---------------------------------------------------------------------
     @contextlib.contextmanager
