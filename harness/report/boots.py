@@ -66,6 +66,7 @@ class Boot:
     source: str = "harness"  # harness | console | telemetry
     ready: float | None = None  # when the prompt came; None: it never did (a crash at start)
     timed_from: str = ""  # power on | reboot request | banner | harness
+    worker: str = ""  # the xdist worker whose journal holds it: only its own harness actions explain it
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def patterns_from(records: list[dict[str, Any]]) -> dict[str, Patterns]:
 class _Seen:
     device: str
     start: float  # banner time (or done time with no banner)
+    worker: str = ""
     done: float | None = None
     version: str | None = None
     reset_cause: str | None = None
@@ -114,14 +116,15 @@ def console_boots(records: list[dict[str, Any]], pats: dict[str, Patterns]) -> l
         if m:
             groups = m.groupdict()
             raw = groups.get("reset_cause")
-            seen = _Seen(device, t, version=groups.get("version"),
+            seen = _Seen(device, t, str(r.get("worker") or ""), version=groups.get("version"),
                          reset_cause=p.causes.get(raw, raw) if raw else None)  # fmt: skip
             current[device] = seen
             out.append(seen)
         if p.done and p.done.search(line):
             seen_or_none = current.get(device)
             if seen_or_none is None or seen_or_none.done is not None:
-                seen_or_none = _Seen(device, t)  # a boot whose banner was not seen (or a profile without one)
+                # a boot whose banner was not seen (or a profile without one)
+                seen_or_none = _Seen(device, t, str(r.get("worker") or ""))
                 current[device] = seen_or_none
                 out.append(seen_or_none)
             seen_or_none.done = t
@@ -129,10 +132,12 @@ def console_boots(records: list[dict[str, Any]], pats: dict[str, Patterns]) -> l
 
 
 def _actions(records: list[dict[str, Any]]) -> list[tuple[float, str, str]]:
-    """What the harness did that boots a device: (t, action, device)."""
+    """What the harness did that boots a device: (t, action, device), the device as ``worker/device``
+    (either part empty when the record does not say)."""
     out: list[tuple[float, str, str]] = []
     for r in records:
-        kind, t, device = r.get("kind"), float(r.get("t", 0.0)), str(r.get("device") or "")
+        kind, t = r.get("kind"), float(r.get("t", 0.0))
+        device = f"{r.get('worker') or ''}/{r.get('device') or ''}"
         action = str(r.get("action") or r.get("do") or "")
         if kind == "injection" and action == "power-cut" and not r.get("failed"):
             out.append((t, "cut", device))
@@ -200,12 +205,12 @@ def boots(records: list[dict[str, Any]], patterns: dict[str, Patterns] | None = 
             used.add(match)
         out.append(Boot(begun, device, str(r.get("reason") or "unknown"), False, "unknown", seconds,
                         s.reset_cause if s else None, s.version if s else None, "harness", ready,
-                        "harness"))  # fmt: skip
+                        "harness", str(r.get("worker") or "")))  # fmt: skip
     for i, s in enumerate(seen):
         if i in used:
             continue
         out.append(Boot(s.start, s.device, s.reset_cause or "unknown", False, "unknown", None, s.reset_cause,
-                        s.version, "console", s.done, "banner"))  # fmt: skip
+                        s.version, "console", s.done, "banner", s.worker))  # fmt: skip
     out.sort(key=lambda b: b.t)
     updates = _ota_spans(records)
     previous_end: dict[str, float] = {}
@@ -213,9 +218,9 @@ def boots(records: list[dict[str, Any]], patterns: dict[str, Patterns] | None = 
         # The harness actions since the previous boot was up (within CAUSE_WINDOW) until this one was.
         since = max(previous_end.get(b.device, -1e18), b.t - CAUSE_WINDOW) - EDGE
         upto = b.ready if b.ready is not None else b.t
-        window = [(t, a) for t, a, d in actions if since <= t <= upto + EDGE and d in ("", b.device)]
+        window = [(t, a) for t, a, d in actions if since <= t <= upto + EDGE and _mine(d, b.worker, b.device)]
         done = {a for _, a in window}
-        if any(d in ("", b.device) and t0 <= b.t <= t1 for d, t0, t1 in updates):
+        if any(_mine(d, b.worker, b.device) and t0 <= b.t <= t1 for d, t0, t1 in updates):
             done.add("ota-open")
         reason = None if b.source == "console" else b.reason
         b.cause, b.expected = _cause(done, reason, b.reset_cause)
@@ -232,6 +237,12 @@ def boots(records: list[dict[str, Any]], patterns: dict[str, Patterns] | None = 
     return sorted(out, key=lambda b: b.t)
 
 
+def _mine(who: str, worker: str, device: str) -> bool:
+    """Whether an action by ``who`` (``worker/device``) may explain a boot of ``device`` on ``worker``."""
+    w, _, d = who.partition("/")
+    return (not w or not worker or w == worker) and (not d or not device or d == device)
+
+
 def _ota_spans(records: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
     """(device, start, end) of every OTA attempt: a boot inside one that resets by watchdog or crash is
     the trial image failing (the bootloader reverts it), not a device fault of its own."""
@@ -240,7 +251,7 @@ def _ota_spans(records: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
     for r in records:
         if r.get("kind") != "ota":
             continue
-        device, phase, t = str(r.get("device") or ""), r.get("phase"), float(r["t"])
+        device, phase, t = f"{r.get('worker') or ''}/{r.get('device') or ''}", r.get("phase"), float(r["t"])
         if phase == "job" or device not in open_:
             open_[device] = t
         if phase in ("committed", "rolled_back", "rejected"):
@@ -268,9 +279,11 @@ def _telemetry_boots(records: list[dict[str, Any]], known: list[Boot], actions: 
             continue
         uptime = r["payload"].get("uptime")
         at = t - float(uptime) if isinstance(uptime, int | float) and prev[1] < t - float(uptime) < t else t
-        done = {a for when, a, d in actions if prev[1] - CAUSE_WINDOW <= when <= t + MATCH_SLACK and d in ("", device)}
+        worker = str(r.get("worker") or "")
+        done = {a for when, a, d in actions
+                if prev[1] - CAUSE_WINDOW <= when <= t + MATCH_SLACK and _mine(d, worker, device)}  # fmt: skip
         cause, expected = _cause(done, None, None)
         fw = r["payload"].get("fw")
         out.append(Boot(at, device, "unseen" if cause == "unknown" else cause, expected, cause, None, None,
-                        str(fw) if fw else None, "telemetry", None, ""))  # fmt: skip
+                        str(fw) if fw else None, "telemetry", None, "", worker))  # fmt: skip
     return out

@@ -132,6 +132,22 @@ def test_supply_cycles_watchdogs_and_crashes_are_told_apart() -> None:
     assert a.figures["boots.watchdog"] == 1 and a.figures["boots.crash"] == 1
 
 
+def test_one_workers_power_cut_does_not_explain_anothers_watchdog() -> None:
+    """Two xdist workers, a twin each: worker gw0 cuts its power while gw1's board resets by watchdog."""
+    def on(worker: str, r: dict[str, Any]) -> dict[str, Any]:
+        return {**r, "worker": worker}
+
+    other = {**profile_record(), "device": "twin-2", "worker": "gw1"}
+    records = [on("gw0", profile_record()), other,
+               on("gw0", rec("injection", 10.0, action="power-cut", params={"off": 0.1})),
+               on("gw0", rec("power", 10.0, action="off")), on("gw0", rec("power", 10.1, action="on")),
+               *(on("gw0", r) for r in banner(10.11, 2, "power-on")),
+               *({**r, "source": "twin-2", "worker": "gw1"} for r in banner(10.12, 7, "watchdog"))]  # fmt: skip
+    a = analysis(records)
+    assert sorted((b.device, b.cause, b.expected) for b in a.reboots) == [
+        (DEVICE, "power cut", True), ("twin-2", "watchdog", False)]  # fmt: skip
+
+
 def test_ota_reboot_and_trial_revert() -> None:
     def ota(t: float, phase: str, version: str = "2.0.0") -> dict[str, Any]:
         return rec("ota", t, device=DEVICE, phase=phase, version=version)
