@@ -14,6 +14,7 @@ import pandas as pd
 from harness.report import events as ev
 from harness.report.accounting import Accounting, account
 from harness.report.boots import CAUSES, Patterns
+from harness.report.figures import plural
 from harness.report.frames import pick_window, telemetry_frame, windowed
 from harness.report.rundata import RunData
 from harness.report.stats import percentile
@@ -41,6 +42,16 @@ class Transition:
     to_version: str
     outcome: str  # committed | rolled_back | rejected | unfinished
     count: int = 1  # identical attempts (same device, from, to and outcome) are listed once
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One line of the verdict: ``status`` is ``ok``, ``attention`` or ``not claimed`` (the data cannot
+    carry the claim; ``text`` says why)."""
+
+    name: str  # heap | battery | reboots | telemetry | checks
+    status: str
+    text: str
 
 
 @dataclass
@@ -101,6 +112,33 @@ class Analysis:
             "steps": len(self.steps),
             "steps.failed": sum(1 for st in self.steps if st.get("status") == "failed"),
         }
+
+
+    @property
+    def claims(self) -> list[Claim]:
+        """What the banner says, one claim per subject, each from the figures beside it."""
+        out = []
+        for trend, bad in ((self.heap, "leak"), (self.battery, "drain")):
+            if trend.verdict == "unknown":
+                out.append(Claim(trend.name, "not claimed", trend.text))
+            else:
+                out.append(Claim(trend.name, "attention" if trend.verdict == bad else "ok", trend.text))
+        c, f = self.counts, self.figures
+        if c["boots"]:
+            text = f"{plural(c['boots'], 'boot')}, {c['boots.unexpected']} unexpected"
+            out.append(Claim("reboots", "attention" if c["boots.unexpected"] else "ok", text))
+        else:
+            out.append(Claim("reboots", "not claimed", "no boot seen (no boot record, banner or boot_id change)"))
+        if c["telemetry.received"]:
+            lost = int(f.get("telemetry.loss.unexplained") or 0)
+            text = f"{plural(c['telemetry.received'], 'message')} received, {lost} lost unexplained"
+            out.append(Claim("telemetry", "attention" if lost else "ok", text))
+        else:
+            out.append(Claim("telemetry", "not claimed", "no telemetry received"))
+        if c["checks"]:
+            text = f"{plural(c['checks'], 'check')}: {c['checks.failed']} failed, {c['checks.skipped']} not judged"
+            out.append(Claim("checks", "attention" if c["checks.failed"] else "ok", text))
+        return out
 
 
 def analyze(

@@ -63,6 +63,8 @@ def test_no_samples_and_no_boots_say_so_everywhere() -> None:
     assert a.figures["heap.slope"] is None and a.figures["boot.time.p95"] is None
     assert "heap.slope" not in a.unmeasurable  # no data at all: a check on it fails ("no data")
     assert format_metric("boot.time.p95", a.figures["boot.time.p95"]) == "no data"
+    assert {c.name: c.status for c in a.claims} == {
+        "heap": "not claimed", "battery": "not claimed", "reboots": "not claimed", "telemetry": "not claimed"}  # fmt: skip
 
 
 def test_one_boot_from_the_dut_record_and_its_banner() -> None:
@@ -211,6 +213,7 @@ def test_a_leak_over_a_soak_and_the_figures_that_say_so(soak_run: tuple[Path, Tr
     assert a.figures["heap.exhaustion"] == pytest.approx(truth.exhaustion_s, rel=0.10)
     assert a.heap.samples > 100 and a.heap.span_s > 20 * 3600
     text = summarize(folder, a)
+    assert next(c for c in a.claims if c.name == "heap").status == "attention"
     assert a.heap.text in text and "days" in format_metric("heap.exhaustion", a.figures["heap.exhaustion"])
 
 
