@@ -244,17 +244,20 @@ def _mine(who: str, worker: str, device: str) -> bool:
 
 
 def _ota_spans(records: list[dict[str, Any]]) -> list[tuple[str, float, float]]:
-    """(device, start, end) of every OTA attempt: a boot inside one that resets by watchdog or crash is
-    the trial image failing (the bootloader reverts it), not a device fault of its own."""
+    """(device, start, end) of every OTA attempt from the moment it rebooted into the new image to its
+    outcome: a watchdog or crash reset then is the trial image failing (the bootloader reverts it), not
+    a device fault of its own. Before that (a download, a verification) it is the device's fault."""
     out: list[tuple[str, float, float]] = []
     open_: dict[str, float] = {}
     for r in records:
         if r.get("kind") != "ota":
             continue
         device, phase, t = f"{r.get('worker') or ''}/{r.get('device') or ''}", r.get("phase"), float(r["t"])
-        if phase == "job" or device not in open_:
+        if phase in ("rebooting", "trial") and device not in open_:
             open_[device] = t
-        if phase in ("committed", "rolled_back", "rejected"):
+        elif phase == "job":
+            open_.pop(device, None)
+        if phase in ("committed", "rolled_back", "rejected") and device in open_:
             out.append((device, open_.pop(device), t))
     out += [(d, t0, float("inf")) for d, t0 in open_.items()]
     return out

@@ -161,12 +161,15 @@ def test_ota_reboot_and_trial_revert() -> None:
                ota(30.0, "job", "2.0.1"), ota(34.0, "rebooting", "2.0.1"), *banner(34.01, 4, "software", "2.0.1"),
                ota(34.3, "committed", "2.0.1"),
                ota(40.0, "job", "2.0.1"), ota(44.0, "rejected", "2.0.1")]  # fmt: skip
+    records += [ota(50.0, "job", "2.0.2"), ota(51.0, "downloading", "2.0.2"), *banner(52.0, 5, "watchdog", "2.0.1")]
     a = analysis(records)
-    assert [b.cause for b in a.reboots] == ["power on", "OTA reboot", "trial revert", "OTA reboot"]
-    assert all(b.expected for b in a.reboots)
+    assert [b.cause for b in a.reboots] == ["power on", "OTA reboot", "trial revert", "OTA reboot", "watchdog"]
+    assert [b.expected for b in a.reboots] == [True] * 4 + [False]  # a watchdog mid-download is the device's
+    a = analysis(records[:-2])
     assert [(v.version, v.boots) for v in a.versions] == [("1.0.0", 1), ("2.0.0", 1), ("1.0.0", 1), ("2.0.1", 1)]
     assert [(t.from_version, t.to_version, t.outcome) for t in a.transitions] == [
-        ("1.0.0", "2.0.0", "rolled_back"), ("1.0.0", "2.0.1", "committed"), ("2.0.1", "2.0.1", "rejected")]  # fmt: skip
+        ("1.0.0", "2.0.0", "rolled_back"), ("1.0.0", "2.0.1", "committed"), ("2.0.1", "2.0.1", "rejected"),
+        ("2.0.1", "2.0.2", "unfinished")]  # fmt: skip
 
 
 def test_versions_and_transitions_are_deduplicated() -> None:
