@@ -225,6 +225,8 @@ def metrics(a: Analysis) -> dict[str, Any]:
     out["boot.time.p50"] = percentile(boot_times, 0.5)
     out["boot.time.p95"] = percentile(boot_times, 0.95)
     out["boot.time.max"] = max(boot_times) if boot_times else None
+    slowest = max((b for b in a.reboots if b.seconds is not None), key=lambda b: b.seconds or 0.0, default=None)
+    out["boot.time.max.at"] = None if slowest is None else slowest.t - a.start
     out["reboots.total"] = len(a.reboots)
     out["reboots.unexpected"] = sum(1 for b in a.reboots if not b.expected)
     by_cause = Counter(b.cause for b in a.reboots)
@@ -251,7 +253,10 @@ def metrics(a: Analysis) -> dict[str, Any]:
     # Seconds until the heap runs out at the fitted rate: only for a leak (a flat trend never runs out;
     # the scenario checks read that as "never").
     out["heap.exhaustion"] = a.heap.exhaustion_s if a.heap.verdict == "leak" else None
-    out["heap.min"] = float(tel["heap_free"].min()) if tel["heap_free"].notna().any() else None
+    has_heap = bool(tel["heap_free"].notna().any())
+    out["heap.min"] = float(tel["heap_free"].min()) if has_heap else None
+    # When it happened, in seconds from the start of these records: "31.2 KiB at 41 h 12 min".
+    out["heap.min.at"] = float(tel.loc[tel["heap_free"].idxmin(), "t"]) - a.start if has_heap else None
     out["battery.slope"] = a.battery.slope_per_hour
     out["battery.slope.low"] = None if a.battery.fit is None else a.battery.fit.low * 3600.0
     out["battery.slope.high"] = None if a.battery.fit is None else a.battery.fit.high * 3600.0

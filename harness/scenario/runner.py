@@ -22,7 +22,7 @@ from harness.scenario.loader import LoadedScenario
 from harness.scenario.metrics import compute_metrics
 from harness.scenario.schema import Step
 from harness.scenario.timeline import Injection, build_timeline
-from harness.units import format_duration
+from harness.units import format_duration, format_seconds
 
 
 @dataclass
@@ -449,7 +449,8 @@ class ScenarioRunner:
             if why and compressed:
                 why += f" (the schedule is compressed {compressed}: boots last seconds, not hours)"
             passed = True if why else spec.evaluate(observed)
-            shown = spec.show(observed) + (f", not judged: {why}" if why else "")
+            shown = spec.show(observed) + _when(metrics.get(f"{spec.metric.name}.at")) + (
+                f", not judged: {why}" if why else "")
             cr = CheckResult(spec.text, spec.metric.name, f"{spec.op} {spec.show(spec.expected)}", shown, passed,
                              why or "")  # fmt: skip
             result.checks.append(cr)
@@ -458,6 +459,11 @@ class ScenarioRunner:
                            passed=None if why else passed, skipped=why)  # fmt: skip
         journal.record("scenario", action="end", scenario=self.sc.scenario, passed=result.passed,
                        elapsed=round(result.elapsed, 3), fired=result.fired, injection_errors=self._errors)
+
+
+def _when(at: Any) -> str:
+    """`` at 41 h 12 min`` for a metric that happened at an instant (``heap.min``, ``boot.time.max``)."""
+    return f" at {format_seconds(float(at))}" if isinstance(at, int | float) else ""
 
 
 def _compression_text(file_duration: float | None, duration: float | None) -> str:
