@@ -399,7 +399,8 @@ class ScenarioRunner:
                     continue  # no data yet is not a failure while the run goes on
                 at = self.clock.now() - self.t0
                 result.stopped_by = CheckResult(spec.text, spec.metric.name, f"{spec.op} {spec.show(spec.expected)}",
-                                                spec.show(observed), False)  # fmt: skip
+                                                spec.show(observed) + _when(metrics.get(f"{spec.metric.name}.at")),
+                                                False)  # fmt: skip
                 result.stopped_at = at
                 # A lifecycle record, not a "check" one: the checks are judged (again) at the end, once.
                 self.ctx.journal.record("scenario", action="stopped", scenario=self.sc.scenario, at=round(at, 3),
