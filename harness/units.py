@@ -7,6 +7,7 @@ accepts, so a caller can attach a file location.
 
 from __future__ import annotations
 
+import math
 import re
 
 from harness.errors import UnitError
@@ -182,3 +183,49 @@ def format_duration(seconds: float) -> str:
 
 def _trim(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def format_seconds(seconds: float | None) -> str:
+    """For people, with units and sensible precision: ``350 ms``, ``2.5 s``, ``10 s``, ``12 min 5 s``,
+    ``41 h 12 min``, ``3.5 days``, ``53 days``; ``never`` for an infinite horizon, ``no data`` for None."""
+    if seconds is None:
+        return "no data"
+    if math.isinf(seconds):
+        return "never" if seconds > 0 else "-never"
+    sign, s = ("-", -seconds) if seconds < 0 else ("", seconds)
+    if s < 1:
+        text = f"{_sig(s * 1000)} ms"
+    elif s < 10:
+        text = f"{_trim(s, 1)} s"
+    elif s < 60:
+        text = f"{round(s)} s"
+    elif s < 3600:
+        m, rest = divmod(round(s), 60)
+        text = f"{m} min {rest} s" if rest else f"{m} min"
+    elif s < 2 * 86400:
+        h, rest = divmod(round(s / 60), 60)
+        text = f"{h} h {rest} min" if rest else f"{h} h"
+    else:
+        days = s / 86400
+        text = f"{_trim(days, 1)} days" if days < 10 else f"{round(days):,} days"
+    return sign + text
+
+
+def format_bytes(value: float | None) -> str:
+    """``512 B``, ``31.2 KiB``, ``4.00 MiB`` (binary units, as the heap is counted)."""
+    if value is None:
+        return "no data"
+    v, sign = abs(float(value)), "-" if value < 0 else ""
+    if v < 1024:
+        return f"{sign}{round(v)} B"
+    for unit, size in (("KiB", 1024.0), ("MiB", 1024.0**2), ("GiB", 1024.0**3)):
+        if v < size * 1024 or unit == "GiB":
+            return f"{sign}{_sig(v / size)} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _sig(value: float) -> str:
+    """Three significant digits at most, no trailing zeros: ``4.2``, ``31.2``, ``350``."""
+    if value >= 100:
+        return f"{round(value):,}"
+    return _trim(value, 1 if value >= 10 else 2)

@@ -9,14 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.report.boots import Boot, Patterns, boots
 from harness.report.frames import power_frame
 
-#: A harness action this long before a boot explains it.
-CAUSE_WINDOW = 120.0
-#: A ``boot`` record this long after a device's first message of a new boot still accounts for it.
-BOOT_SLACK = 30.0
-#: Boot reasons the harness causes itself (power steps and cuts).
-EXPECTED_REASONS = frozenset({"power-on", "power-cycle", "power-cut", "ota", "boot"})
 _OTA_FINAL = ("committed", "rolled_back", "rejected")
 _NETWORK_END = {"heal", "reset", "apply", "profile", "partition"}
 
@@ -41,14 +36,8 @@ class Marker:
     bad: bool = False
 
 
-@dataclass
-class Reboot:
-    t: float
-    device: str
-    reason: str
-    expected: bool
-    cause: str
-    seconds: float | None = None
+#: One boot of the device (the name the reports have always used).
+Reboot = Boot
 
 
 @dataclass
@@ -126,85 +115,15 @@ def markers(records: list[dict[str, Any]], reboots: list[Reboot], ota: list[OtaA
     for a in ota:
         when = a.end if a.end is not None else a.start
         out.append(Marker(when, "ota", f"OTA {a.version} {a.outcome}", bad=a.outcome != "committed"))
-    for rb in reboots:  # power cuts and OTA already have their marker
-        if not rb.expected or rb.cause in ("reboot injection", "reboot step"):
-            out.append(Marker(rb.t, "reboot", f"reboot ({rb.reason})", bad=not rb.expected))
+    for rb in reboots:  # power cuts, supply steps and OTA already have their marker
+        if not rb.expected or rb.cause == "software reboot":
+            out.append(Marker(rb.t, "reboot", f"reboot ({rb.cause})", bad=not rb.expected))
     return sorted(out, key=lambda m: m.t)
 
 
-def _causes(records: list[dict[str, Any]]) -> list[tuple[float, str]]:
-    """Harness actions that make a device boot: (time, what)."""
-    out = [(t, "power cut") for t in _power_cut_times(records)]
-    for r in records:
-        kind = r.get("kind")
-        if kind == "power" and r.get("action") == "on":
-            out.append((float(r["t"]), "power on"))
-        elif kind == "injection" and _injection_name(r) == "reboot":
-            out.append((float(r["t"]), "reboot injection"))
-        elif kind == "ota" and r.get("phase") in ("rebooting", "trial", "rolled_back"):
-            out.append((float(r["t"]), f"OTA {r.get('phase')}"))
-        elif kind == "step" and "reboot" in str(r.get("name", "")).lower():
-            out.append((float(r["t"]) - float(r.get("duration") or 0.0), "reboot step"))
-    return sorted(out)
-
-
-#: When several harness actions precede a boot, the one named as its cause (a cut, not the power-on after it).
-_CAUSE_RANK = (
-    "power cut",
-    "reboot injection",
-    "reboot step",
-    "OTA rebooting",
-    "OTA trial",
-    "OTA rolled_back",
-)
-
-
-def _explained(causes: list[tuple[float, str]], t: float, since: float) -> str:
-    found = [what for when, what in causes if since - 1.0 <= when <= t + 1.0]
-    ranked = sorted(found, key=lambda w: _CAUSE_RANK.index(w) if w in _CAUSE_RANK else len(_CAUSE_RANK))
-    return ranked[0] if ranked else ""
-
-
-def reboots(records: list[dict[str, Any]]) -> list[Reboot]:
-    """Every boot: the harness's ``boot`` records, plus boot_id changes seen only in telemetry."""
-    causes = _causes(records)
-    out: list[Reboot] = []
-    for r in records:
-        if r.get("kind") != "boot":
-            continue
-        t, reason = float(r["t"]), str(r.get("reason") or "unknown")
-        seconds = float(r["seconds"]) if isinstance(r.get("seconds"), int | float) else None
-        begun = t - (seconds or 0.0)
-        cause = _explained(causes, begun, begun - CAUSE_WINDOW)
-        expected = reason in EXPECTED_REASONS or (reason == "reboot" and bool(cause))
-        out.append(Reboot(t, str(r.get("device") or ""), reason, expected, cause or reason, seconds))
-    last_boot: dict[str, tuple[str, float]] = {}
-    for r in records:
-        if r.get("kind") != "telemetry" or not isinstance(r.get("payload"), dict):
-            continue
-        device = str(r.get("device") or r["payload"].get("device") or "")
-        boot_id, t = r["payload"].get("boot_id"), float(r.get("arrival") or r["t"])
-        prev = last_boot.get(device)
-        last_boot[device] = (str(boot_id), t)
-        if prev is None or boot_id is None or prev[0] == str(boot_id):
-            continue
-        seen = [b for b in out if prev[1] - 1.0 <= b.t <= t + BOOT_SLACK and b.device in ("", device)]
-        if seen:
-            continue
-        cause = _explained(causes, t, prev[1] - CAUSE_WINDOW)
-        uptime = r["payload"].get("uptime")
-        at = t - float(uptime) if isinstance(uptime, int | float) and prev[1] < t - float(uptime) < t else t
-        out.append(
-            Reboot(
-                at,
-                device,
-                cause or "unseen",
-                bool(cause),
-                cause or "boot_id changed with no harness action",
-                None,
-            )
-        )
-    return sorted(out, key=lambda b: b.t)
+def reboots(records: list[dict[str, Any]], patterns: dict[str, Patterns] | None = None) -> list[Reboot]:
+    """Every boot, with its cause: see :mod:`harness.report.boots`."""
+    return boots(records, patterns)
 
 
 def ota_attempts(records: list[dict[str, Any]]) -> list[OtaAttempt]:

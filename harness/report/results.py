@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.report.analysis import Analysis, firmware_versions, metrics
+from harness.report.analysis import Analysis, firmware_versions
 from harness.report.rundata import RunData
 
 RESULTS = "results.json"
@@ -31,6 +31,11 @@ DERIVED = (
     "ota",
     "power",
     "report",
+    "tallies",
+    "boots_by_cause",
+    "versions",
+    "ota_transitions",
+    "unmeasurable",
 )
 
 
@@ -86,7 +91,19 @@ def derived(a: Analysis) -> dict[str, Any]:
     acc = a.accounting
     return {
         "complete": run.complete,
-        "metrics": metrics(a),
+        "metrics": a.figures,
+        "unmeasurable": a.unmeasurable,
+        "tallies": a.counts,
+        "boots_by_cause": a.boots_by_cause,
+        "versions": [
+            {"device": v.device, "version": v.version, "first": v.first, "last": v.last, "boots": v.boots}
+            for v in a.versions
+        ],
+        "ota_transitions": [
+            {"device": t.device, "t": t.t, "from": t.from_version, "to": t.to_version, "outcome": t.outcome,
+             "count": t.count}
+            for t in a.transitions
+        ],
         "trends": {"heap": a.heap.as_dict(), "battery": a.battery.as_dict()},
         "scenarios": scs,
         "firmware": firmware_versions(a),
@@ -118,6 +135,10 @@ def derived(a: Analysis) -> dict[str, Any]:
                 "expected": b.expected,
                 "cause": b.cause,
                 "seconds": b.seconds,
+                "reset_cause": b.reset_cause,
+                "version": b.version,
+                "source": b.source,
+                "ready": b.ready,
             }
             for b in a.reboots
         ],

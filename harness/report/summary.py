@@ -1,4 +1,5 @@
-"""A short Markdown summary of a run folder, built from its results.json and journal only."""
+"""A short Markdown summary of a run folder: every figure from the run's :class:`Analysis` (the same one
+the soak page and results.json show), every value through :func:`harness.report.figures.format_metric`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness.report.journal import read_run
+from harness.report.analysis import Analysis, analyze
+from harness.report.figures import boots_by_cause, format_kind, format_metric, plural
+from harness.report.rundata import load_run
+from harness.units import format_seconds
 
 
 def load_results(folder: Path) -> dict[str, Any]:
@@ -18,57 +22,127 @@ def load_results(folder: Path) -> dict[str, Any]:
     return data
 
 
-def summarize(folder: Path) -> str:
-    """Markdown: outcome counts, failed tests, boots, power events and rig health, from the run folder."""
-    results = load_results(folder)
-    records = read_run(folder)
-    kinds = Counter(r.get("kind") for r in records)
-    boots = [r for r in records if r.get("kind") == "boot"]
-    power = Counter(r.get("action") for r in records if r.get("kind") == "power")
-    lines = [f"# Run {results.get('run_id', folder.name)}", ""]
+def summarize(folder: Path, analysis: Analysis | None = None) -> str:
+    """Markdown: verdict, failed checks and tests, trends, boots by cause, versions, telemetry, power,
+    rig health and the journal's record counts. ``analysis`` saves analysing ``folder`` again."""
+    a = analysis if analysis is not None else analyze(load_run(folder))
+    results = a.run.results or load_results(folder)
+    f = a.figures
+    lines = [f"# Run {results.get('run_id', a.run.run_id)}", ""]
     rig = results.get("rig", {})
-    if rig:
+    if isinstance(rig, dict) and rig:
         source = f" ({rig['source']})" if rig.get("source") else ""
-        lines.append(
-            f"Rig: **{rig.get('name')}**{source}, capabilities: "
-            f"{', '.join(rig.get('capabilities', [])) or 'none'}"
-        )
+        lines.append(f"Rig: **{rig.get('name')}**{source}, capabilities: "
+                     f"{', '.join(rig.get('capabilities', [])) or 'none'}")  # fmt: skip
     counts = results.get("counts", {})
     if counts:
         lines.append("Outcome: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     if results.get("exit_status") is None:
         lines.append("The run did not finish (no exit status); this summary is built from the journal alone.")
+    lines.append(f"Length: {format_seconds(a.span)}")
     lines.append("")
-    trends = results.get("trends") or {}
-    texts = [t["text"] for t in trends.values() if isinstance(t, dict) and t.get("text")]
-    if texts:
-        lines += ["## Trends", ""] + [f"- {t}" for t in texts] + [""]
+    lines += _checks(a)
+    trends = [t.text for t in (a.heap, a.battery)]
+    lines += ["## Trends", ""] + [f"- {t}" for t in trends] + [""]
     failed = [t for t in results.get("tests", []) if t.get("outcome") in {"failed", "error"}]
     if failed:
-        lines += ["## Failed", ""]
-        lines += [f"- `{t['test']}` ({t['outcome']}, {t['duration']:.2f}s)" for t in failed]
+        lines += ["## Failed tests", ""]
+        for t in failed:
+            lines.append(f"- `{t['test']}` ({t['outcome']}, {format_seconds(float(t.get('duration') or 0.0))})")
         lines.append("")
-    if boots:
-        secs = sorted(float(b.get("seconds", 0.0)) for b in boots)
-        p50 = secs[len(secs) // 2]
-        p95 = secs[min(len(secs) - 1, round(0.95 * (len(secs) - 1)))]
-        by_reason = Counter(b.get("reason") for b in boots)
-        lines += [
-            "## Boots",
-            "",
-            f"{len(boots)} boots ({', '.join(f'{n} {k}' for k, n in by_reason.most_common())}); "
-            f"time to prompt p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {secs[-1] * 1000:.0f} ms",
-            "",
-        ]
-    if power:
-        lines += ["## Power", "", ", ".join(f"{k}: {n}" for k, n in sorted(power.items())), ""]
+    lines += _boots(a, f)
+    lines += _versions(a)
+    lines += _telemetry(a, f)
+    lines += _power(a, f)
     health = results.get("health", [])
     if health:
         lines += ["## Rig health", ""] + [f"- before `{h['test']}`: {h['message']}" for h in health] + [""]
+    kinds = Counter(str(r.get("kind")) for r in a.run.records)
     lines += [
         "## Journal",
         "",
-        f"{len(records)} records: " + ", ".join(f"{n} {k}" for k, n in kinds.most_common()),
+        f"{plural(len(a.run.records), 'record')}: " + ", ".join(f"{n} {k}" for k, n in kinds.most_common()),
         "",
     ]
     return "\n".join(lines)
+
+
+def _checks(a: Analysis) -> list[str]:
+    if not a.checks:
+        return []
+    failed = [c for c in a.checks if c.get("passed") is False]
+    skipped = [c for c in a.checks if c.get("skipped")]
+    head = f"## Checks: {len(a.checks) - len(failed) - len(skipped)} passed, {len(failed)} failed"
+    head += f", {len(skipped)} not judged" if skipped else ""
+    out = [head, ""]
+    for c in failed:
+        out.append(f"- FAIL `{c.get('name')}`: {_value(c, 'observed')}, expected {c.get('op')} {_value(c, 'expected')}")
+    for c in skipped:
+        out.append(f"- not judged `{c.get('name')}`: {c.get('skipped')}")
+    return [*out, ""]
+
+
+def _value(check: dict[str, Any], key: str) -> str:
+    value = check.get(key)
+    if value is None:
+        return "no data"
+    return format_metric(str(check.get("metric") or ""), value) if isinstance(value, int | float) else str(value)
+
+
+def _telemetry(a: Analysis, f: dict[str, Any]) -> list[str]:
+    c = a.counts
+    lost = {k.split(".")[-1]: v for k, v in f.items()
+            if k.startswith("telemetry.loss.") and k != "telemetry.loss.total"}  # fmt: skip
+    causes = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in lost.items() if v)
+    text = (f"{plural(c['telemetry.received'], 'message')} received "
+            f"({plural(c['telemetry.duplicates'], 'duplicate')}); {plural(c['telemetry.samples'], 'sample')}, "
+            f"{c['telemetry.trend_samples']:,} in the trend window; lost "
+            f"{format_metric('telemetry.loss.total', f.get('telemetry.loss.total'))}"
+            + (f" ({causes})" if causes else "")
+            + f"; latency p50 {format_metric('telemetry.latency.p50', f.get('telemetry.latency.p50'))}, "
+            f"p99 {format_metric('telemetry.latency.p99', f.get('telemetry.latency.p99'))}")  # fmt: skip
+    return ["## Telemetry", "", text, ""]
+
+
+def _boots(a: Analysis, f: dict[str, Any]) -> list[str]:
+    c = a.counts
+    if not c["boots"]:
+        return ["## Boots", "", "No boot seen (no boot record, boot banner or boot_id change in the journal).", ""]
+    text = f"{plural(c['boots'], 'boot')}: {boots_by_cause(a.boots_by_cause)}; {c['boots.unexpected']:,} unexpected"
+    if f.get("boot.time.p50") is not None:
+        p50, p95, top = (format_kind("duration", f[k]) for k in ("boot.time.p50", "boot.time.p95", "boot.time.max"))
+        text += f"; time to prompt p50 {p50}, p95 {p95}, max {top}"
+    out = ["## Boots", "", text]
+    unexpected = [b for b in a.reboots if not b.expected]
+    for b in unexpected[:10]:
+        out.append(f"- unexpected {b.cause} at {format_seconds(b.t - a.start)} ({b.device or 'device'})")
+    if len(unexpected) > 10:
+        out.append(f"- … and {len(unexpected) - 10} more (results.json `reboots`)")
+    return [*out, ""]
+
+
+def _versions(a: Analysis) -> list[str]:
+    if not a.versions and not a.transitions:
+        return []
+    out = ["## Versions", ""]
+    for v in a.versions:
+        out.append(f"- {v.device or 'device'}: {v.version}, {plural(v.boots, 'boot')} from "
+                   f"{format_seconds(v.first - a.start)}")  # fmt: skip
+    for t in a.transitions:
+        times = f" ({plural(t.count, 'time')})" if t.count > 1 else ""
+        out.append(f"- OTA {t.from_version or '?'} → {t.to_version}: {t.outcome}{times}")
+    return [*out, ""]
+
+
+def _power(a: Analysis, f: dict[str, Any]) -> list[str]:
+    actions = a.power.get("actions", {})
+    if not actions and not a.power.get("readings"):
+        return []
+    text = ", ".join(f"{k}: {n}" for k, n in sorted(actions.items())) or "no supply actions"
+    if a.power.get("readings"):
+        text += (f"; {plural(int(a.power['readings']), 'reading')}, current mean "
+                 f"{format_metric('power.current.mean', f.get('power.current.mean'))}, max "
+                 f"{format_metric('power.current.max', f.get('power.current.max'))}")  # fmt: skip
+    elif "power.current.mean" in a.unmeasurable:
+        text += "; " + a.unmeasurable["power.current.mean"]
+    return ["## Power", "", text, ""]

@@ -2,7 +2,11 @@
 is real, the projected time until the resource runs out.
 
 A trend is *real* when the confidence interval excludes zero and, at that rate, the resource would run
-out within :data:`HORIZON` — a slope that would take decades is flat for any practical purpose.
+out within :data:`HORIZON` — a slope that would take decades is flat for any practical purpose. The fit
+is within boots (a reboot refills the heap: one level per boot, one common slope), on boots with at least
+:data:`MIN_BOOT_SAMPLES` samples, :data:`MIN_SAMPLES` in all; a fall is called a leak or drain from
+:data:`MIN_SPAN` of telemetry within boots, or from less only when it would exhaust the resource within
+:data:`PROJECTION_FACTOR` times the time observed. Anything less is ``unknown``, and the text says why.
 
 The interval is a :data:`CONFIDENCE` one (99.9%): a leak verdict fails a nightly build, so a healthy
 device must almost never get one by chance (about 1 run in 2,000 for a two-sided 99.9% interval,
@@ -17,9 +21,18 @@ from dataclasses import dataclass
 import pandas as pd
 
 from harness.report.stats import SlopeFit, fit_slope
+from harness.units import format_seconds
 
 HORIZON = 365 * 86400.0
 CONFIDENCE = 0.999
+#: Fewer samples than this (in boots of at least MIN_BOOT_SAMPLES each) give no trend at all.
+MIN_SAMPLES = 10
+MIN_BOOT_SAMPLES = 3
+#: A leak is claimed from MIN_SPAN of telemetry within boots, or from less when the heap would run out
+#: within PROJECTION_FACTOR times the time observed (a fast leak shows in seconds; a slow fall seen for
+#: a minute is as likely a buffer filling during an outage, and projecting it hours ahead is a guess).
+MIN_SPAN = 600.0
+PROJECTION_FACTOR = 50.0
 MINUS = "\u2212"  # typographic minus, as in "-200 B/h"
 
 
@@ -34,6 +47,9 @@ class Trend:
     floor: float  # the level at which the resource is exhausted
     exhaustion_s: float | None  # seconds from the last sample until the floor, for a leak/drain
     text: str
+    span_s: float = 0.0  # telemetry time within boots that the fit used (sum over boots)
+    samples: int = 0  # samples the fit used
+    boots: int = 0  # boots (segments) the fit used
 
     @property
     def slope_per_hour(self) -> float | None:
@@ -47,8 +63,9 @@ class Trend:
             "ci_low_per_h": None if fit is None else fit.low * 3600.0,
             "ci_high_per_h": None if fit is None else fit.high * 3600.0,
             "confidence": None if fit is None else fit.confidence,
-            "samples": 0 if fit is None else fit.n,
+            "samples": self.samples,
             "segments": 0 if fit is None else fit.segments,
+            "span_s": self.span_s,
             "level": None if fit is None else fit.level,
             "floor": self.floor,
             "exhaustion_s": self.exhaustion_s,
@@ -91,38 +108,49 @@ def trend(
     data = telemetry.dropna(subset=[column, "t"])
     if data.empty:
         return Trend(name, unit, "unknown", None, floor, None, f"{name}: no samples")
-    segments = (data["device"].astype(str) + "/" + data["boot_id"].astype(str)).tolist()
-    fit = fit_slope(data["t"].tolist(), data[column].tolist(), segments, confidence=confidence)
+    segments = data["device"].astype(str) + "/" + data["boot_id"].astype(str)
+    sizes = segments.map(segments.value_counts())
+    used = data[sizes >= MIN_BOOT_SAMPLES]
+    seg = segments[sizes >= MIN_BOOT_SAMPLES]
+    boots = int(seg.nunique())
+    span = float((used.groupby(seg)["t"].max() - used.groupby(seg)["t"].min()).sum()) if boots else 0.0
+    shape = f"{len(used)} samples in {_plural(boots, 'boot')} of {MIN_BOOT_SAMPLES}+, {format_seconds(span)}"
+    if len(used) < MIN_SAMPLES:
+        return Trend(name, unit, "unknown", None, floor, None,
+                     f"{name}: too few samples for a trend ({shape}; {MIN_SAMPLES} needed)",
+                     span, len(used), boots)  # fmt: skip
+    fit = fit_slope(used["t"].tolist(), used[column].tolist(), seg.tolist(), confidence=confidence)
     if fit is None:
-        return Trend(
-            name, unit, "unknown", None, floor, None, f"{name}: too few samples for a trend ({len(data)})"
-        )
+        return Trend(name, unit, "unknown", None, floor, None, f"{name}: too few samples for a trend ({shape})",
+                     span, len(used), boots)  # fmt: skip
+
+    def made(verdict: str, exhaustion: float | None, text: str) -> Trend:
+        return Trend(name, unit, verdict, fit, floor, exhaustion, text, span, len(used), boots)
+
     per_h = fit.slope * 3600.0
     ci = f"{confidence_label(confidence)} CI {_rate(fit.low * 3600, unit)} … {_rate(fit.high * 3600, unit)}"
     if fit.high < 0.0 and fit.level > floor:
         left = (fit.level - floor) / -fit.slope
-        if left <= HORIZON:
-            what = "reaches 0" if floor == 0 else f"reaches {floor:g} {unit}"
-            text = f"{name} {what} in {format_span(left)} at {_rate(per_h, unit)} ({ci})"
-            return Trend(name, unit, falling, fit, floor, left, text)
-        return Trend(
-            name,
-            unit,
-            "flat",
-            fit,
-            floor,
-            left,
-            f"{name} flat: {_rate(per_h, unit)} would take {format_span(left)} ({ci})",
-        )
+        if left > HORIZON:
+            return made("flat", left, f"{name} flat: {_rate(per_h, unit)} would take {format_span(left)} ({ci})")
+        what = "reaches 0" if floor == 0 else f"reaches {floor:g} {unit}"
+        if span < MIN_SPAN and left > PROJECTION_FACTOR * span:
+            reach = "reach 0" if floor == 0 else f"reach {floor:g} {unit}"
+            return made("unknown", None,
+                        f"{name} falling at {_rate(per_h, unit)} ({ci}) over {format_seconds(span)} of "
+                        f"{_plural(boots, 'boot')}: too short to project (it would {reach} in "
+                        f"{format_span(left)}, over {PROJECTION_FACTOR:g} times the time observed; a trend "
+                        f"needs {format_seconds(MIN_SPAN)} within boots, or a faster fall)")  # fmt: skip
+        return made(falling, left, f"{name} {what} in {format_span(left)} at {_rate(per_h, unit)} ({ci})")
     if fit.high < 0.0:
-        return Trend(
-            name, unit, falling, fit, floor, 0.0, f"{name} already at or below {floor:g} {unit} ({ci})"
-        )
+        return made(falling, 0.0, f"{name} already at or below {floor:g} {unit} ({ci})")
     if fit.low > 0.0:
-        return Trend(name, unit, "rising", fit, floor, None, f"{name} rising at {_rate(per_h, unit)} ({ci})")
-    return Trend(
-        name, unit, "flat", fit, floor, None, f"{name} flat: no trend distinguishable from zero ({ci})"
-    )
+        return made("rising", None, f"{name} rising at {_rate(per_h, unit)} ({ci})")
+    return made("flat", None, f"{name} flat: no trend distinguishable from zero ({ci})")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def heap_trend(telemetry: pd.DataFrame, *, confidence: float = CONFIDENCE) -> Trend:

@@ -52,6 +52,9 @@ class Dut:
         self._boot_done = re.compile(profile.boot_done, re.MULTILINE)
         self._error = re.compile(profile.error_pattern, re.MULTILINE)
         self.boots: list[BootRecord] = []
+        # The reports find every boot in the journaled console lines, the ones the harness did not wait
+        # for included (a scenario's power cut, a watchdog reset): they need this profile's patterns.
+        self._record("device", action="profile", profile=profile.name, **profile.boot_patterns())
 
     # -- capabilities -------------------------------------------------------------------------
     @property
@@ -122,8 +125,14 @@ class Dut:
     def reboot(self, timeout: float | None = None) -> BootRecord:
         """Ask the firmware to reboot itself and wait until it is ready again."""
         mark, start = self.console.mark(), time.monotonic()
-        self.console.sendline(self.profile.reboot_command)
+        self.request_reboot(by="dut.reboot")
         return self.wait_ready(timeout, reason="reboot", since=start, mark=mark)
+
+    def request_reboot(self, *, by: str) -> None:
+        """Send the profile's reboot command without waiting, journaled first as a ``reset`` record so the
+        reports count the boot that follows as a software reboot the harness asked for (``by`` says who)."""
+        self._record("reset", action="reboot", by=by)
+        self.console.sendline(self.profile.reboot_command)
 
     def ensure_ready(self, timeout: float | None = None) -> None:
         """Bring the device to its prompt from whatever state it is in."""

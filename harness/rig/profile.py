@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from harness.errors import ConfigError
 from harness.fieldtypes import Duration
 
+#: What a device can know about why it reset (the harness adds what it did itself: docs/reports.md).
+ResetCause = Literal["power_on", "brownout", "pin", "watchdog", "software", "crash"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -48,6 +51,16 @@ class DeviceProfile(_Strict):
     name: str = "custom"
     prompt: str = Field(description="text the shell prints when it is ready for a command")
     boot_done: str = Field(description="regex for the line that says the firmware finished booting")
+    boot_banner: str | None = Field(
+        default=None,
+        description="regex for the line the firmware prints early in every boot (the bootloader's banner); "
+        "optional named groups: version (the image it runs), reset_cause (why it reset), boot_count",
+    )
+    reset_causes: dict[str, ResetCause] = Field(
+        default_factory=dict,
+        description="the firmware's words for its reset cause (the banner's reset_cause group) -> one of "
+        "power_on, brownout, pin, watchdog, software, crash",
+    )
     line_ending: str = Field(default="\r", description="what ends a command line sent to the device")
     echo: bool = Field(default=True, description="the shell echoes what it is sent")
     version: VersionQuery = VersionQuery()
@@ -114,14 +127,20 @@ class DeviceProfile(_Strict):
             raise ValueError(f"expected an MQTT topic with {{device_id}} once and no wildcards, got {value!r}")
         return value
 
-    @field_validator("boot_done", "error_pattern")
+    @field_validator("boot_done", "error_pattern", "boot_banner")
     @classmethod
-    def _regex(cls, value: str) -> str:
+    def _regex(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"expected a regular expression, got {value!r} ({exc})") from None
         return value
+
+    def boot_patterns(self) -> dict[str, object]:
+        """What the reports need to find boots in the journaled console lines (a ``device`` record)."""
+        return {"boot_done": self.boot_done, "boot_banner": self.boot_banner, "reset_causes": dict(self.reset_causes)}
 
     @field_validator("prompt")
     @classmethod

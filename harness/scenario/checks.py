@@ -8,7 +8,6 @@ kind that decides which values it accepts; a check prints observed against expec
 from __future__ import annotations
 
 import difflib
-import math
 import operator
 import re
 from collections.abc import Callable
@@ -16,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import UnitError
-from harness.units import format_duration, parse_duration, parse_fraction, parse_size
+from harness.report.boots import CAUSES
+from harness.report.figures import format_kind
+from harness.units import parse_duration, parse_fraction, parse_size
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,11 @@ METRICS: dict[str, Metric] = {
                ("telemetry",)),
         Metric("telemetry.latency.p99", "duration", "device-to-collector latency, 99th percentile",
                ("telemetry",)),
-        Metric("reboots.total", "count", "boots observed after the first", ("console",)),
+        Metric("reboots.total", "count", "boots observed (every power-on, reset and reboot)", ("console",)),
         Metric("reboots.unexpected", "count", "boots no injection or step explains", ("console",)),
         Metric("power_cuts", "count", "power cuts injected", ("power",)),
+        *(Metric(f"boots.{cause.replace(' ', '_').lower()}", "count", f"boots caused by: {cause}", ("console",))
+          for cause in CAUSES),
         Metric("boot.time.p50", "duration", "power/reset to prompt, median", ("console",)),
         Metric("boot.time.p95", "duration", "power/reset to prompt, 95th percentile", ("console",)),
         Metric("boot.time.max", "duration", "power/reset to prompt, slowest", ("console",), monotone="up"),
@@ -127,6 +130,22 @@ class CheckSpec:
         return format_value(self.metric.kind, value)
 
 
+def undecided(spec: CheckSpec, metrics: dict[str, Any]) -> str | None:
+    """Why this run cannot judge ``spec``, or None: the metric has data but no meaningful value here
+    (``metrics["unmeasurable"]``), or a slope check's limit lies inside the slope's confidence interval
+    (the data cannot tell which side the true slope is on: a longer run narrows the interval)."""
+    name = spec.metric.name
+    why = (metrics.get("unmeasurable") or {}).get(name)
+    if why:
+        return str(why)
+    if spec.metric.kind in ("slope_bytes", "slope_volts") and spec.op in ("<", "<=", ">", ">="):
+        low, high = metrics.get(f"{name}.low"), metrics.get(f"{name}.high")
+        if isinstance(low, int | float) and isinstance(high, int | float) and low < float(spec.expected) < high:
+            return (f"the limit {spec.show(spec.expected)} lies inside the slope's 99.9% confidence interval "
+                    f"({spec.show(low)} … {spec.show(high)}): too little time within boots to tell")  # fmt: skip
+    return None
+
+
 def parse_check(text: str) -> CheckSpec:
     """Parse ``metric op value``; raises ValueError naming what is wrong (pydantic turns it into a field error)."""
     m = _EXPR.match(text)
@@ -177,18 +196,6 @@ def _parse_value(metric: Metric, raw: str) -> Any:
 
 
 def format_value(kind: str, value: Any) -> str:
-    if value is None:
-        return "no data"
-    if kind == "horizon" and value == math.inf:
-        return "never"
-    if kind in ("duration", "horizon"):
-        return format_duration(float(value))
-    if kind == "slope_bytes":
-        return f"{float(value):+.1f}B/h"
-    if kind == "slope_volts":
-        return f"{float(value) * 1000:+.2f}mV/h"
-    if kind == "bytes":
-        return f"{int(value)}B"
-    if kind == "count":
-        return str(int(value))
-    return str(value)
+    """A check's value with unit and sensible precision (the reports' own formatting: one number reads
+    the same in a check, the soak page and summary.md)."""
+    return format_kind(kind, value)

@@ -1,10 +1,12 @@
 """The metrics scenario checks compare, computed from the scenario's journal records only.
 
-The numbers come from the report's own analysis (:func:`harness.report.analysis.metrics`), so a
-check and the soak report never disagree. Two things only the scenario knows are added: how many
-steps failed, and how many boots the harness itself caused — reboots are also counted from the
-console (lines matching the device profile's boot-done marker), so a crash or watchdog reset on a
-device without telemetry still shows up as unexpected.
+The numbers are the report's own (:func:`harness.report.analysis.analyze`, its ``figures``): the same
+functions on the same records, so a check and the soak report never disagree. Boots are found in the
+console lines with the device profile's boot banner and marker (``boot_patterns``), so a boot after a
+scheduled power cut, a watchdog reset or a crash counts whether or not the harness waited for it.
+
+``unmeasurable`` maps a metric to why this run cannot give it a meaningful value (a heap trend on boots
+of seconds); a check on it is not judged and says why (:func:`harness.scenario.checks.undecided`).
 """
 
 from __future__ import annotations
@@ -15,28 +17,32 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from harness.report.analysis import analyze, metrics
+from harness.report.analysis import analyze
+from harness.report.boots import Patterns
 from harness.report.rundata import RunData
 
 
 def compute_metrics(
     records: Iterable[dict[str, Any]],
     *,
-    boot_done: str | None = None,
-    expected_boots: int | None = None,
+    boot_patterns: dict[str, Any] | None = None,
     steps_failed: int = 0,
 ) -> dict[str, Any]:
+    """Flat metrics of ``records`` plus ``unmeasurable`` (metric -> reason). ``boot_patterns`` is a device
+    profile's :meth:`~harness.rig.profile.DeviceProfile.boot_patterns`."""
     recs = sorted(records, key=lambda r: float(r.get("t", 0.0)))  # some records are written after the fact
-    out = metrics(analyze(RunData(folder=Path("."), records=recs)))
+    patterns = None
+    if boot_patterns is not None:
+        banner, done = boot_patterns.get("boot_banner"), boot_patterns.get("boot_done")
+        patterns = {"": Patterns(re.compile(banner) if banner else None, re.compile(done) if done else None,
+                                 dict(boot_patterns.get("reset_causes") or {}))}  # fmt: skip
+    a = analyze(RunData(folder=Path("."), records=recs), boot_patterns=patterns)
+    out = dict(a.figures)
     out["steps.failed"] = steps_failed
     out["power_cuts"] = sum(1 for r in recs if r.get("kind") == "injection" and r.get("action") == "power-cut")
-    if boot_done and expected_boots is not None:
-        marker = re.compile(boot_done)
-        seen = sum(1 for r in recs if r.get("kind") == "console" and marker.search(str(r.get("line", ""))))
-        out["reboots.total"] = max(int(out.get("reboots.total") or 0), seen)
-        out["reboots.unexpected"] = max(int(out.get("reboots.unexpected") or 0), seen - expected_boots)
     if out.get("heap.exhaustion") is None and out.get("heap.trend") in ("flat", "rising"):
         out["heap.exhaustion"] = math.inf  # the data shows no leak: the heap never runs out at this rate
     results = [r for r in recs if r.get("kind") == "ota.result"]
     out["ota.failed"] = sum(1 for r in results if not r.get("as_expected", True))
+    out["unmeasurable"] = dict(a.unmeasurable)
     return out

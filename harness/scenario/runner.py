@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.scenario.checks import undecided
 from harness.scenario.clock import Clock, RealClock
 from harness.scenario.loader import LoadedScenario
 from harness.scenario.metrics import compute_metrics
 from harness.scenario.schema import Step
 from harness.scenario.timeline import Injection, build_timeline
-from harness.units import format_duration
+from harness.units import format_duration, format_seconds
 
 
 @dataclass
@@ -52,7 +53,8 @@ class CheckResult:
     metric: str
     expected: str
     observed: str
-    passed: bool
+    passed: bool  # True for a check that was not judged (``skipped`` says why)
+    skipped: str = ""
 
 
 @dataclass
@@ -91,6 +93,7 @@ class ScenarioRunner:
         progress: ProgressFn | None = None,
         progress_every: float = 10.0,
         check_every: float = 5.0,
+        power_every: float = 5.0,
     ) -> None:
         self.loaded = loaded
         self.sc = loaded.scenario
@@ -101,6 +104,7 @@ class ScenarioRunner:
         self.progress = progress
         self.progress_every = progress_every
         self.check_every = check_every
+        self.power_every = power_every
         self.counters = {"steps": 0, "injections": 0, "boots": 0}
         self._stop = threading.Event()
         self._caused_boots = 0
@@ -126,12 +130,15 @@ class ScenarioRunner:
         events = threading.Thread(target=self._events, args=(injections, result), name="scenario-events", daemon=True)
         watch = threading.Thread(target=self._watch, args=(tap, started["t"], result), name="scenario-checks",
                                  daemon=True)  # fmt: skip
+        sampler = threading.Thread(target=self._sample_power, name="scenario-power", daemon=True)
         try:
             if sc.network is not None:
                 self._apply_network(sc.network)
             events.start()
             if any(c.continuous for c in sc.checks):
                 watch.start()
+            if self.ctx.power is not None and callable(getattr(self.ctx.power, "measure", None)):
+                sampler.start()
             self._run_steps(sc.steps, "steps")
             if self.duration is not None:
                 self._wait_until(self.duration)
@@ -145,7 +152,7 @@ class ScenarioRunner:
             raise
         finally:
             self._stop.set()
-            for thread in (events, watch):
+            for thread in (events, watch, sampler):
                 if thread.is_alive():
                     thread.join(timeout=30)
             result.elapsed = self.clock.now() - self.t0
@@ -253,10 +260,12 @@ class ScenarioRunner:
                                  observed=out.strip(), expected=action.expect)
             return out.strip()[:200]
         if action.send is not None:
-            ctx.console.sendline(action.send)
             profile = getattr(ctx.dut, "profile", None)
             if profile is not None and action.send.strip() == profile.reboot_command:
+                ctx.dut.request_reboot(by=f"scenario step {path}")
                 self._caused_boots += 1  # a reboot the scenario asked for is not unexpected
+            else:
+                ctx.console.sendline(action.send)
         if action.expect is not None:
             m = ctx.console.expect(re.compile(action.expect, re.M), timeout=action.timeout)
             return m.group(0)
@@ -328,7 +337,7 @@ class ScenarioRunner:
                 ctx.power.on()
                 self._caused_boots += 1
         elif inj.do == "reboot":
-            ctx.console.sendline(ctx.dut.profile.reboot_command)
+            ctx.dut.request_reboot(by=f"scenario event {inj.index}")
             self._caused_boots += 1
         elif inj.do == "partition":
             ctx.network.partition(p["duration"])
@@ -345,6 +354,19 @@ class ScenarioRunner:
             # A wrong outcome raises DeviceError: journaled as a failed injection, counted by ota.failed.
             with self._causing_boots():
                 self._caused_boots += ctx.ota.deploy(image, expect=p["expect"], timeout=600).boots
+
+    # -- power readings ------------------------------------------------------------------------
+    def _sample_power(self) -> None:
+        """Read the supply's voltage and current every ``power_every`` seconds (journaled by the driver as
+        ``power measure`` records), so a scenario on a rig with a supply has a power draw to report.
+        Between power actions only: the runner's lock serialises the supply's queries."""
+        while self.clock.wait(self.power_every, self._stop):
+            try:
+                with self._lock:
+                    self.ctx.power.measure()
+            except HarnessError as exc:
+                self._errors.append(f"power readings stopped: {exc}")
+                return
 
     # -- continuous checks ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -368,18 +390,17 @@ class ScenarioRunner:
             with self._boots_lock:
                 if self._boots_pending:
                     continue
-                expected_boots = self._caused_boots
-            metrics = compute_metrics([r for r in list(tap) if r.get("t", 0.0) >= since],
-                                      boot_done=profile.boot_done if profile is not None else None,
-                                      expected_boots=expected_boots)  # fmt: skip
+            patterns = profile.boot_patterns() if profile is not None else None
+            metrics = compute_metrics([r for r in list(tap) if r.get("t", 0.0) >= since], boot_patterns=patterns)
             for check in checks:
                 spec = check.spec
                 observed = metrics.get(spec.metric.name)
-                if observed is None or spec.evaluate(observed):
+                if observed is None or spec.evaluate(observed) or undecided(spec, metrics):
                     continue  # no data yet is not a failure while the run goes on
                 at = self.clock.now() - self.t0
                 result.stopped_by = CheckResult(spec.text, spec.metric.name, f"{spec.op} {spec.show(spec.expected)}",
-                                                spec.show(observed), False)  # fmt: skip
+                                                spec.show(observed) + _when(metrics.get(f"{spec.metric.name}.at")),
+                                                False)  # fmt: skip
                 result.stopped_at = at
                 # A lifecycle record, not a "check" one: the checks are judged (again) at the end, once.
                 self.ctx.journal.record("scenario", action="stopped", scenario=self.sc.scenario, at=round(at, 3),
@@ -408,27 +429,48 @@ class ScenarioRunner:
             self.progress(self.clock.now() - self.t0, self.duration, dict(self.counters))
 
     # -- the end -------------------------------------------------------------------------------
+    def _compression(self) -> str:
+        """``160x`` when --scenario-duration compressed the file's schedule, else empty."""
+        return _compression_text(self.sc.duration, self.duration)
+
     def _finish(self, result: ScenarioResult, records: list[dict[str, Any]]) -> None:
         journal = self.ctx.journal
         profile = getattr(self.ctx.dut, "profile", None)
         metrics = compute_metrics(
             records,
-            boot_done=profile.boot_done if profile is not None else None,
-            expected_boots=self._caused_boots,
+            boot_patterns=profile.boot_patterns() if profile is not None else None,
             steps_failed=1 if result.failed_step else 0,
         )
-        result.metrics = metrics
+        result.metrics = {k: v for k, v in metrics.items() if k != "unmeasurable"}
+        compressed = self._compression()
         for check in self.sc.checks:
             spec = check.spec
             observed = metrics.get(spec.metric.name)
-            passed = spec.evaluate(observed)
-            cr = CheckResult(spec.text, spec.metric.name, f"{spec.op} {spec.show(spec.expected)}",
-                             spec.show(observed), passed)
+            why = undecided(spec, metrics)
+            if why and compressed:
+                why += f" (the schedule is compressed {compressed}: boots last seconds, not hours)"
+            passed = True if why else spec.evaluate(observed)
+            shown = spec.show(observed) + _when(metrics.get(f"{spec.metric.name}.at")) + (
+                f", not judged: {why}" if why else "")
+            cr = CheckResult(spec.text, spec.metric.name, f"{spec.op} {spec.show(spec.expected)}", shown, passed,
+                             why or "")  # fmt: skip
             result.checks.append(cr)
             journal.record("check", scenario=self.sc.scenario, name=check.name or spec.text, metric=spec.metric.name,
-                           op=spec.op, expected=spec.expected, observed=_json_ready(observed), passed=passed)
+                           op=spec.op, expected=spec.expected, observed=_json_ready(observed),
+                           passed=None if why else passed, skipped=why)  # fmt: skip
         journal.record("scenario", action="end", scenario=self.sc.scenario, passed=result.passed,
                        elapsed=round(result.elapsed, 3), fired=result.fired, injection_errors=self._errors)
+
+
+def _when(at: Any) -> str:
+    """`` at 41 h 12 min`` for a metric that happened at an instant (``heap.min``, ``boot.time.max``)."""
+    return f" at {format_seconds(float(at))}" if isinstance(at, int | float) else ""
+
+
+def _compression_text(file_duration: float | None, duration: float | None) -> str:
+    if not file_duration or not duration or duration >= file_duration:
+        return ""
+    return f"{file_duration / duration:,.0f}x"
 
 
 def _json_ready(value: Any) -> Any:

@@ -60,7 +60,14 @@ def test_reboots_are_expected_only_with_a_harness_cause() -> None:
     unseen = ev.reboots(records)[-1]
     assert unseen.t == pytest.approx(1070.0)  # arrival minus uptime
     markers = ev.markers(records, ev.reboots(records), [])
-    assert [m.label for m in markers if m.bad] == ["reboot (reboot)", "reboot (watchdog)", "reboot (unseen)"]
+    assert [m.label for m in markers if m.bad] == [
+        "reboot (software reboot)",
+        "reboot (watchdog)",
+        "reboot (unknown)",
+    ]
+    assert [b.cause for b in ev.reboots(records)] == [
+        "power on", "software reboot", "software reboot", "watchdog", "unknown",
+    ]  # fmt: skip
 
 
 def test_ota_attempts_with_durations_and_outcomes() -> None:

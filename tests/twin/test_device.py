@@ -313,3 +313,21 @@ def test_statistics_count_activity(pump: Pump) -> None:
     assert stats.flash_writes == 2
     assert stats.console_bytes_in == len("config set a 1\rbogus\r")
     assert stats.state == "running"
+
+
+@pytest.mark.parametrize(
+    ("cause", "meaning"),
+    [("power-on", "power_on"), ("brownout", "brownout"), ("software", "software"), ("watchdog", "watchdog")],
+)
+def test_every_reset_cause_the_twin_prints_is_read_by_its_profile(pump: Pump, cause: str, meaning: str) -> None:
+    """The contract the reports rely on: the reference profile's boot_banner finds the image and the reset
+    cause in every banner the bootloader prints, and reset_causes names each cause the board can know."""
+    from harness.rig.profile import get_profile
+
+    profile = get_profile("twin-reference")
+    pump.power_on(cause)
+    line = pump.take().splitlines()[-1]
+    m = re.search(str(profile.boot_banner), "twin> " + line)  # after a reset the old prompt may precede it
+    assert m is not None, line
+    assert m.group("version") == "1.0.0" and m.group("boot_count") == "1"
+    assert profile.reset_causes[m.group("reset_cause")] == meaning
