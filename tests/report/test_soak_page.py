@@ -128,7 +128,7 @@ def test_one_boot_flat_run_passes_with_its_slope_stated(tmp_path: Path) -> None:
     assert p.state == "PASS" and p.failures == []
     assert "1 boot, 0 unexpected" in p.headline
     assert re.fullmatch(r"heap: no trend: slope \u2212?[\d,.]+ ± [\d,.]+ B/h", p.trends[0])
-    assert p.rows("Boots and reboots") == [["power-on", "expected", "1"], ["total", "", "1"]]
+    assert p.rows("Boots and reboots") == [["power on", "expected", "1"], ["total", "", "1"]]
 
 
 def test_a_leak_fails_with_time_to_exhaustion_in_days(tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ def test_only_software_reboots_are_counted_by_their_cause(tmp_path: Path) -> Non
     _agree(p)
     assert p.state == "PASS"
     causes = {row[0]: (row[1], row[2]) for row in p.rows("Boots and reboots")}
-    assert causes["reboot injection"] == ("expected", "5")
+    assert causes["software reboot"] == ("expected", "5")
     assert "power cut" not in causes
     assert "6 boots, 0 unexpected" in p.headline
 
