@@ -16,6 +16,7 @@ from harness.report.analysis import Analysis, metrics
 from harness.report.frames import power_frame, records_frame
 
 EXPORT_DIR = "export"
+PARQUET_COMPRESSION = "zstd"  # pyarrow always has it; smaller than the default snappy, as fast to read
 
 
 def tables(a: Analysis) -> dict[str, pd.DataFrame]:
@@ -66,6 +67,6 @@ def export(a: Analysis, out: Path | None = None) -> list[Path]:
         written.append(csv)
         if parquet:
             pq = out / f"{name}.parquet"
-            frame.to_parquet(pq, index=False)
+            frame.to_parquet(pq, index=False, compression=PARQUET_COMPRESSION)
             written.append(pq)
     return written
