@@ -95,8 +95,9 @@ class Project:
             return subprocess.run(["bash", "-c", command], cwd=self.path, env=self.env, capture_output=True,
                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)  # fmt: skip
         except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"")[-2000:]
-            pytest.fail(f"`{command}` still running after {timeout:g}s; last output: {out!r}")
+            out = exc.stdout or ""
+            text = out.decode(errors="replace") if isinstance(out, bytes) else out
+            pytest.fail(f"`{command}` still running after {timeout:g}s; last output: {text[-2000:]!r}")
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +117,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
             )
         (root / "rigs" / "lab.yaml").write_text("pool: lab\nrigs: [lab3-a, lab3-b]\n", encoding="utf-8")
         env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-        env.pop("PYTEST_XDIST_WORKER", None)
-        env.pop("PYTEST_ADDOPTS", None)
+        for name in ("PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS", "HARNESS_RUN_ID"):  # the outer run's, not theirs
+            env.pop(name, None)
         yield Project(root, env)
     finally:
         for leader, follower in ptys:
@@ -245,7 +246,11 @@ def check_twin_serve(command: Command, project: Project) -> None:
         ready = json.loads(line)
         assert ready["event"] == "ready" and ready["console"].startswith("/dev/") and ready["scpi_port"] > 0, ready
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        try:
+            status = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{command}: still running 20s after SIGTERM (ready line was {line.strip()})")
+        assert status == 0, f"{command}: exit {status} after SIGTERM"
     finally:
         if proc.poll() is None:
             proc.kill()
