@@ -56,7 +56,8 @@ class HarnessSession:
     def journal(self) -> Journal:
         if self._journal is None:
             self._journal = Journal(
-                self.folder / journal_name(self.worker), run_id=self.run_id, worker=self.worker
+                self.folder / journal_name(self.worker), run_id=self.run_id, worker=self.worker,
+                compress_on_close=True,  # journal*.jsonl.gz once the run ends (docs/reports.md)
             )
             self._journal.record("run", action="start", run_id=self.run_id,
                                  rig=self.choice.name if self.choice is not None else self.spec.name,
@@ -121,7 +122,10 @@ class HarnessSession:
             try:
                 rig.dut.ensure_ready()
                 device_id = self.spec.twin.device_id if self.spec.twin else self.spec.name
-                services.point_device_at_broker(rig.dut, device_id, self.spec.services.telemetry_interval)
+                from harness.ota.slot import rig_slot_size
+
+                services.point_device_at_broker(rig.dut, device_id, self.spec.services.telemetry_interval,
+                                                slot_size=rig_slot_size(self.spec))  # fmt: skip
             except BaseException:
                 services.close()
                 raise

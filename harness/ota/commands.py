@@ -4,7 +4,9 @@
     harness ota build --version 2.0.0 --key keys/ota-private.pem --out fw-2.0.0.img
                       [--security-counter N] [--variant healthy|crash-on-boot|fail-health|leak|slow-boot]
                       [--variant-param N] [--size 1MiB]              # signed image + fw-2.0.0.img.json
+                      [--slot-size 2MiB | --rig RIG]                 # refuse an image the slot cannot hold
     harness ota verify fw-2.0.0.img --pubkey keys/ota-public.pem     # one line per problem; exit 1 if any
+                      [--slot-size 2MiB | --rig RIG]
     harness ota serve artifacts/ [--host 0.0.0.0] [--port 8080]      # the artifact server, until Ctrl-C
 
 Bad input raises ConfigError, which the CLI prints as one line; :func:`main` does the same when this
@@ -45,6 +47,7 @@ def add_ota_commands(subparsers: Any) -> argparse.ArgumentParser:
     build.add_argument("--size", default="1MiB", help="payload size, e.g. 1MiB or 64KiB (default 1MiB)")
     build.add_argument("--key", required=True, help="PEM private key (from 'harness ota keygen')")
     build.add_argument("--out", required=True, help="image file to write; the manifest goes to OUT.json")
+    _slot_options(build)
     build.set_defaults(func=cmd_build)
 
     verify = sub.add_parser("verify", help="check an image's structure, hashes and signature")
@@ -52,6 +55,7 @@ def add_ota_commands(subparsers: Any) -> argparse.ArgumentParser:
     verify.add_argument("--pubkey", required=True, help="public key: PEM, 32 raw bytes or 64 hex digits")
     verify.add_argument("--manifest", help="manifest to check against (default: FILE.json when it exists)")
     verify.add_argument("--min-security-counter", help="reject images below this counter (downgrade)")
+    _slot_options(verify)
     verify.set_defaults(func=cmd_verify)
 
     serve = sub.add_parser("serve", help="serve a folder of images over HTTP (Range, ETag) until Ctrl-C")
@@ -60,6 +64,36 @@ def add_ota_commands(subparsers: Any) -> argparse.ArgumentParser:
     serve.add_argument("--port", default="0", help="port (default: any free port)")
     serve.set_defaults(func=cmd_serve)
     return ota
+
+
+def _slot_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--slot-size", help="the device's slot size, e.g. 2MiB (default: the twin's, 2MiB)")
+    group.add_argument("--rig", help="take the slot size from this rig's twin (name or rig file)")
+
+
+def _slot_size(ns: argparse.Namespace) -> int:
+    """The slot an image must fit: --slot-size, else the twin slot of --rig, else the twin's default."""
+    from harness.ota.slot import TWIN_SLOT_SIZE, rig_slot_size
+
+    if ns.slot_size is not None:
+        try:
+            size = parse_size(ns.slot_size)
+        except UnitError as exc:
+            raise ConfigError(f"--slot-size: {exc}") from None
+        if size <= 0:
+            raise ConfigError(f"--slot-size: expected a size above 0, e.g. 2MiB (got {ns.slot_size!r})")
+        return size
+    if ns.rig is not None:
+        from harness.rig.loader import resolve_rig
+
+        spec, source = resolve_rig(ns.rig, Path.cwd())
+        size = rig_slot_size(spec)
+        if size is None:
+            raise ConfigError(f"--rig {ns.rig}: rig {spec.name!r} ({source}) is a bench and says no slot size; "
+                              "pass the board's --slot-size instead")  # fmt: skip
+        return size
+    return TWIN_SLOT_SIZE
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -104,9 +138,11 @@ def cmd_build(ns: argparse.Namespace) -> int:
         size = parse_size(ns.size)
     except UnitError as exc:
         raise ConfigError(f"--size: {exc}") from None
+    slot_size = _slot_size(ns)
     key = load_private_key(ns.key)
     image = build_signed_image(
-        ns.version, key, security_counter=counter, variant=variant, variant_param=param, size=size
+        ns.version, key, security_counter=counter, variant=variant, variant_param=param, size=size,
+        slot_size=slot_size,
     )
     out = Path(ns.out)
     try:
@@ -146,12 +182,16 @@ def cmd_verify(ns: argparse.Namespace) -> int:
     minimum = None
     if ns.min_security_counter is not None:
         minimum = _int_option("--min-security-counter", ns.min_security_counter)
-    problems = verify_image(data, public, manifest=manifest, min_security_counter=minimum)
+    slot_size = _slot_size(ns)
+    problems = verify_image(data, public, manifest=manifest, min_security_counter=minimum, slot_size=slot_size)
     for problem in problems:
         print(f"{path}: {problem}")
     if problems:
         return 1
+    from harness.ota.slot import show_bytes
+
     checked = "structure, payload hash, signature" + (", manifest" if manifest is not None else "")
+    checked += f"; {len(data)} bytes fit the {show_bytes(slot_size)} slot"
     print(f"{path}: ok ({checked})")
     return 0
 

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from harness.errors import ConfigError
 from harness.ota.keys import KeyPair, key_id
 from harness.ota.manifest import Manifest, manifest_for
+from harness.ota.slot import check_fits, fit_problem
 from harness.twin.image import (
     DEFAULT_PAYLOAD_SIZE,
     HEADER_SIZE,
@@ -72,13 +73,20 @@ def build_signed_image(
     variant_param: int = 0,
     size: int = DEFAULT_PAYLOAD_SIZE,
     payload: bytes | None = None,
+    slot_size: int | None = None,
 ) -> SignedImage:
-    """Build and sign an image; ``size`` is the payload size (ignored when ``payload`` is given)."""
+    """Build and sign an image; ``size`` is the payload size (ignored when ``payload`` is given).
+
+    With ``slot_size``, an image file that would not fit a slot that big is refused (ConfigError naming
+    both sizes) before a byte of it is built.
+    """
     check_version(version)
     _check_u32("security_counter", security_counter)
     _check_u32("variant_param", variant_param)
     if payload is None and not 0 <= size <= MAX_PAYLOAD_SIZE:
         raise ConfigError(f"size: expected a payload of 0..{MAX_PAYLOAD_SIZE} bytes (256MiB) (got {size})")
+    check_fits(HEADER_SIZE + (size if payload is None else len(payload)) + SIGNATURE_SIZE, slot_size,
+               where=f"image {version}")  # fmt: skip
     try:
         kind = Variant.from_label(variant)
     except ValueError as exc:
@@ -115,17 +123,20 @@ def verify_image(
     *,
     manifest: Manifest | None = None,
     min_security_counter: int | None = None,
+    slot_size: int | None = None,
 ) -> list[str]:
     """Every problem with ``data`` as a signed image for ``public_key``; an empty list means good.
 
-    Checks the header (magic, CRC, sizes), the payload hash, the signature, optionally a minimum
-    security counter (anti-rollback), and optionally agreement with the image's manifest.
+    Checks that the file fits a ``slot_size``-byte slot (when given), the header (magic, CRC, sizes),
+    the payload hash, the signature, optionally a minimum security counter (anti-rollback), and
+    optionally agreement with the image's manifest.
     """
     public = public_key.public_key if isinstance(public_key, KeyPair) else public_key
+    too_big = fit_problem(len(data), slot_size)
     info = parse_image(data, verify_payload=False)
     if isinstance(info, ImageFault):
-        return [info.reason]
-    problems: list[str] = []
+        return [p for p in (too_big, info.reason) if p]
+    problems: list[str] = [too_big] if too_big else []
     end = HEADER_SIZE + info.payload_size
     if len(data) > info.total_size:
         problems.append(f"{len(data) - info.total_size} unexpected bytes after the {info.total_size}-byte image")

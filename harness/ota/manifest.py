@@ -38,6 +38,12 @@ class Manifest:
     key_id: str
     format: str = FORMAT
 
+    def slot_problem(self, slot_size: int | None) -> str | None:
+        """Why the image this manifest describes cannot go into a ``slot_size``-byte slot; None if it fits."""
+        from harness.ota.slot import fit_problem
+
+        return fit_problem(self.size, slot_size)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.report.analysis import analyze
+from harness.report.journal import journal_files
 from harness.report.results import write_results
 from harness.report.rundata import load_run, resolve_run
 
@@ -43,7 +44,7 @@ def promote(run_folder: Path, name: str | None = None, *, force: bool = False) -
     staging = root / f".{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    for path in [*sorted(run.folder.glob("journal*.jsonl")), run.folder / "results.json"]:
+    for path in [*journal_files(run.folder), run.folder / "results.json"]:
         shutil.copy2(path, staging / path.name)
     info = {
         "name": name,

@@ -2,7 +2,9 @@
 
 Written to ``<run>/export/``: ``telemetry`` (one row per message), ``windows`` (rate and latency per
 window), ``power`` (supply readings), ``events`` (every record but telemetry and console, nested
-fields as JSON text), ``console``, ``tests``, ``checks``, ``steps`` and ``metrics``.
+fields as JSON text), ``console``, ``tests``, ``checks``, ``steps`` and ``metrics``. Parquet files are
+zstd-compressed; the console table, most of a run's bytes, is written as ``console.csv.gz``, the
+other tables as plain CSV for spreadsheets.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from harness.report.analysis import Analysis, metrics
 from harness.report.frames import power_frame, records_frame
 
 EXPORT_DIR = "export"
+PARQUET_COMPRESSION = "zstd"  # pyarrow always has it; smaller than the default snappy, as fast to read
+GZIP_CSV = frozenset({"console"})  # the console log is most of a run's bytes: console.csv.gz (pandas reads it as is)
 
 
 def tables(a: Analysis) -> dict[str, pd.DataFrame]:
@@ -61,11 +65,14 @@ def export(a: Analysis, out: Path | None = None) -> list[Path]:
     parquet = parquet_available()
     written = []
     for name, frame in tables(a).items():
-        csv = out / f"{name}.csv"
-        frame.to_csv(csv, index=False)
+        csv = out / (f"{name}.csv.gz" if name in GZIP_CSV else f"{name}.csv")
+        stale = out / f"{name}.csv"
+        if csv != stale:
+            stale.unlink(missing_ok=True)  # an export made before this table was gzipped
+        frame.to_csv(csv, index=False, compression={"method": "gzip", "mtime": 0} if name in GZIP_CSV else None)
         written.append(csv)
         if parquet:
             pq = out / f"{name}.parquet"
-            frame.to_parquet(pq, index=False)
+            frame.to_parquet(pq, index=False, compression=PARQUET_COMPRESSION)
             written.append(pq)
     return written

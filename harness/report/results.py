@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.analysis import Analysis, firmware_versions
+from harness.report.journal import journal_files
 from harness.report.rundata import RunData
 
 RESULTS = "results.json"
@@ -159,7 +160,7 @@ def derived(a: Analysis) -> dict[str, Any]:
         "report": {
             "built": time.time(),
             "records": len(run.records),
-            "journals": sorted(p.name for p in run.folder.glob("journal*.jsonl")),
+            "journals": [p.name for p in journal_files(run.folder)],
         },
     }
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.report.journal import read_run
+from harness.report.journal import journal_files, read_run
 
 
 @dataclass
@@ -88,11 +88,11 @@ def load_run(folder: str | os.PathLike[str]) -> RunData:
     path = resolve_run(folder)
     if not path.is_dir():
         raise ConfigError(f"run folder {str(folder)!r} not found; expected a folder such as reports/<run-id>")
-    journals = sorted(path.glob("journal*.jsonl"))
+    journals = journal_files(path)
     results = load_results(path)
     if not journals and not results:
         raise ConfigError(
-            f"run folder {str(folder)!r} holds neither journal*.jsonl nor results.json; "
+            f"run folder {str(folder)!r} holds neither journal*.jsonl(.gz) nor results.json; "
             "expected the folder a harness run wrote"
         )
     records = [r for r in read_run(path) if isinstance(r.get("t"), int | float)]

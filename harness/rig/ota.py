@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import CapabilityMissing, DeviceError, ExpectTimeout
+from harness.errors import CapabilityMissing, ConfigError, DeviceError, ExpectTimeout
 
 OUTCOMES = frozenset({"committed", "rolled_back", "rejected", "failed"})
 
@@ -66,7 +66,7 @@ class OtaService:
     """Build, sign, serve and deploy images to one device (the ``ota`` fixture)."""
 
     def __init__(self, dut: Any, artifacts: Any, artifacts_url: str, journal: Any, device: str, *,
-                 jobs: Any = None) -> None:  # fmt: skip
+                 jobs: Any = None, slot_size: int | None = None) -> None:  # fmt: skip
         from harness.ota import KeyPair
 
         profile = dut.profile
@@ -82,6 +82,7 @@ class OtaService:
         self.artifacts_url = artifacts_url.rstrip("/")
         self.journal = journal
         self.device = device
+        self.slot_size = slot_size  # the device's slot (harness.ota.slot.rig_slot_size); None: unknown
         self.key = KeyPair.ephemeral()
         self.via = profile.ota_delivery
         self._outcome = re.compile(profile.ota_outcome, re.MULTILINE)
@@ -113,7 +114,7 @@ class OtaService:
                 security_counter = self._counter + 1
             self._counter = max(self._counter, security_counter)
         kwargs: dict[str, Any] = {"security_counter": security_counter, "variant": variant,
-                                  "variant_param": variant_param}
+                                  "variant_param": variant_param, "slot_size": self.slot_size}
         if size is not None:
             kwargs["size"] = size
         image = build_signed_image(version, self.key, **kwargs)
@@ -139,9 +140,12 @@ class OtaService:
             raise CapabilityMissing(f"device profile {self.dut.profile.name!r} takes no jobs over MQTT")
         if via == "console" and not self.dut.profile.ota_apply:
             raise CapabilityMissing(f"device profile {self.dut.profile.name!r} has no ota_apply command")
+        manifest = image.manifest
+        problem = manifest.slot_problem(self.slot_size)
+        if problem is not None:  # built elsewhere: no device with this slot could install it
+            raise ConfigError(f"ota: {problem} of device {self.device}")
         if not self._provisioned:
             self.provision()
-        manifest = image.manifest
         # The job names the file it serves (what an attacker who cannot sign could still get right) and
         # the signature of the manifest, the image as it was published.
         sha256 = hashlib.sha256(image.data).hexdigest()
@@ -157,13 +161,13 @@ class OtaService:
             document.update(job or {})
             sent = OtaJob(manifest.version, url, sha256, len(image.data), mark, started, str(document["job_id"]), via,
                           dict(document))  # fmt: skip
-            self._record("job", sent.version, url=url, size=sent.size, job_id=sent.job_id, via=via)
+            self._record("job", sent.version, url=url, size=sent.size, sha256=sha256, job_id=sent.job_id, via=via)
             self.last_job = sent
             self.jobs.publish_job(self.device, document)
             return sent
         sent = OtaJob(manifest.version, url, sha256, len(image.data), mark, started)
         self.last_job = sent
-        self._record("job", sent.version, url=url, size=sent.size, via=via)
+        self._record("job", sent.version, url=url, size=sent.size, sha256=sha256, via=via)
         self.dut.console.sendline(
             self.dut.profile.ota_apply.format(url=url, sha256=sha256, size=sent.size, version=sent.version)
         )

@@ -74,17 +74,22 @@ class RigServices:
         return self
 
     def _start_artifacts(self, spec: ServicesSpec, run_dir: Path, journal: Any) -> None:
-        """The OTA artifact server; the device downloads through the impairment point, like its MQTT."""
+        """The OTA artifact server; the device downloads through the impairment point, like its MQTT.
+
+        It serves from a temporary folder of its own, removed when it stops: the run folder keeps each
+        image by reference (name, size, SHA-256 in the journal's ``artifact.published`` records), not its
+        bytes (docs/ota.md)."""
         from harness.services.artifacts import ArtifactServer
 
-        self.artifacts = ArtifactServer(run_dir / "artifacts", journal=journal).start()
+        self.artifacts = ArtifactServer(None, journal=journal).start()
         self._closers.append(self.artifacts.stop)
         host, port = self.artifacts.host, self.artifacts.port
         if self.network is not None:
             host, port = self.network.add_tcp((host, port), listen=(spec.listen_host, 0), name="ota")
         self.artifacts_url = f"http://{spec.advertise_host or host}:{port}"
 
-    def point_device_at_broker(self, dut: Any, device_id: str, interval: float | None) -> None:
+    def point_device_at_broker(self, dut: Any, device_id: str, interval: float | None, *,
+                               slot_size: int | None = None) -> None:  # fmt: skip
         """Run the profile's broker-setup (and OTA key) commands, then make the firmware use them."""
         profile = dut.profile
         values = {"host": self.device_host, "port": self.device_port, "device_id": device_id}
@@ -95,8 +100,11 @@ class RigServices:
         if profile.takes_ota:
             from harness.rig.ota import OtaService
 
+            self.artifacts.slot_size = slot_size  # the server refuses to publish what the device cannot hold
+
             self.ota = OtaService(dut, self.artifacts, self.artifacts_url, self.collector.journal, device_id,
-                                  jobs=self._job_channel(profile) if profile.ota_delivery == "mqtt" else None)
+                                  jobs=self._job_channel(profile) if profile.ota_delivery == "mqtt" else None,
+                                  slot_size=slot_size)  # fmt: skip
             self.ota.provision(reboot=profile.broker_apply != "reboot")
         if profile.broker_apply == "reboot":
             dut.reboot()  # one reboot makes the firmware take every setting above

@@ -33,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.errors import ConfigError, RigError
+from harness.ota.slot import check_fits
 from harness.report.journal import Journal
 from harness.services.artifact_faults import Decision, Fault, FaultPlan, describe
 
@@ -96,6 +97,7 @@ class ArtifactServer:
         advertise: str | None = None,
         start_timeout: float = 10.0,
         shutdown_timeout: float = 1.0,
+        slot_size: int | None = None,
     ) -> None:
         self._own_dir: tempfile.TemporaryDirectory[str] | None = None
         if folder is None:
@@ -109,6 +111,7 @@ class ArtifactServer:
         self._journal = journal
         self._start_timeout = start_timeout
         self._shutdown_timeout = shutdown_timeout
+        self.slot_size = slot_size  # publish() refuses an image larger than the devices' slot (None: any size)
         self.faults = FaultPlan()
         self._cache: dict[str, tuple[tuple[int, int, int], Artifact]] = {}
         self._cache_lock = threading.Lock()
@@ -224,12 +227,20 @@ class ArtifactServer:
         return f"{self.base_url}/{_check_name(name)}"
 
     def publish(self, name: str, data: bytes) -> str:
-        """Write ``data`` as artifact ``name`` (atomically: a request sees old or new, never half); its URL."""
+        """Write ``data`` as artifact ``name`` (atomically: a request sees old or new, never half); its URL.
+
+        With a ``slot_size``, an image larger than the slot is refused (ConfigError naming both sizes):
+        no device it is served to could install it.
+        """
+        check_fits(len(data), self.slot_size, where=f"artifact {name}")
         path = self.folder / _check_name(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
+        if self._journal is not None:  # the image by reference: a run folder need not keep its bytes
+            self._journal.record("artifact.published", name=name, size=len(data),
+                                 sha256=hashlib.sha256(data).hexdigest())  # fmt: skip
         return self.url(name)
 
     def replace(self, name: str, data: bytes) -> str:

@@ -233,11 +233,13 @@ class OtaAgent:
             return f"ota apply expects a URL of {URL_RULE} (got {url[:60]!r})"
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower()):
             return f"ota apply expects the image's SHA-256 as 64 hex digits (got {sha256!r})"
-        if not HEADER_SIZE < size <= device.layout.slot_size:
+        target = device.slot if self.unsafe_write_active else other_slot(device.slot)
+        if size > device.layout.slot_size:  # refused before a byte is asked for
+            return f"ota apply: image of {size} bytes does not fit slot {target} ({device.layout.slot_size} bytes)"
+        if size <= HEADER_SIZE:
             return f"ota apply expects a size {HEADER_SIZE + 1}..{device.layout.slot_size} bytes (got {size})"
         if not VERSION.fullmatch(version):
             return f"ota apply expects a version of at most 32 characters like 2.0.0 (got {version[:80]!r})"
-        target = device.slot if self.unsafe_write_active else other_slot(device.slot)
         job = OtaJob(version, url, size, sha256.lower(), slot=target, job_id=job_id, signature=signature)
         if not fits(device.flash, job):
             most = max(0, room(device.flash) - (len(largest(job).encode()) - len(url)))
@@ -290,6 +292,12 @@ class OtaAgent:
     def _response(self, event: HttpResponse, now: float, out: list[Action]) -> None:
         job = self.job
         assert job is not None
+        slot_size = self.device.layout.slot_size
+        if event.total is not None and event.total > slot_size and event.status in (200, 206):
+            self._cancel(out)  # before the first body byte: the server's file could never fit
+            self._finish(REJECTED, f"size (server has {event.total} bytes; slot {job.slot} holds {slot_size})", now,
+                         out)  # fmt: skip
+            return
         if event.total is not None and event.total != job.size and event.status in (200, 206):
             self._cancel(out)
             self._finish(REJECTED, f"size (server has {event.total} bytes, job says {job.size})", now, out)

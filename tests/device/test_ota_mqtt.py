@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from harness.errors import ConfigError
 from tests.device.mqtt_helpers import produced_after
 
 pytestmark = pytest.mark.requires("ota")
@@ -111,3 +112,18 @@ def test_the_console_path_still_installs(dut, ota):
         pytest.skip("the device profile has no ota_apply command")
     outcome = ota.deploy(ota.build("5.5.0"), via="console", expect="committed", timeout=120)
     assert outcome.via == "console" and outcome.running == "5.5.0"
+
+
+def test_an_image_larger_than_the_slot_is_refused_before_a_byte_is_downloaded(dut, mqtt_ota):
+    """The job's size is more than the device's slot: refused from the job alone, the server never asked."""
+    if mqtt_ota.slot_size is None:
+        pytest.skip("the rig says no slot size (a bench): nothing to overflow on purpose")
+    with pytest.raises(ConfigError, match=r"does not fit the \d+ bytes .* slot"):
+        mqtt_ota.build("5.6.0", size=mqtt_ota.slot_size)  # the fixture's own build refuses it first
+    before = dut.version()
+    served = mqtt_ota.artifacts.statistics()["requests"]
+    too_big = mqtt_ota.slot_size + 1
+    outcome = mqtt_ota.deploy(mqtt_ota.build("5.6.0"), job={"size": too_big}, expect="rejected", timeout=60)
+    assert f"image of {too_big} bytes does not fit slot" in outcome.reason, outcome
+    assert mqtt_ota.artifacts.statistics()["requests"] == served
+    assert outcome.running == before

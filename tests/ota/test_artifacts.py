@@ -190,3 +190,21 @@ def test_parse_range_agrees_with_slicing(size: int, first: int, length: int | No
     data = bytes(range(256)) * 4
     want = data[:size][first : None if last is None else last + 1]
     assert data[:size][span[0] : span[1] + 1] == want and want
+
+
+def test_publish_refuses_an_image_larger_than_the_slot_and_journals_the_ones_it_takes(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.jsonl")
+    try:
+        with ArtifactServer(tmp_path / "a", journal=journal, slot_size=len(DATA) - 1) as srv:
+            with pytest.raises(ConfigError) as err:
+                srv.publish("big.img", DATA)
+            assert str(err.value) == (f"artifact big.img: image of {len(DATA)} bytes (64 KiB) does not fit the "
+                                      f"{len(DATA) - 1} bytes (64 KiB) slot")  # fmt: skip
+            assert srv.names() == []
+            srv.publish("small.img", DATA[:1000])
+    finally:
+        journal.close()
+    published = [r for r in read_journal(journal.path) if r["kind"] == "artifact.published"]
+    assert [(r["name"], r["size"], r["sha256"]) for r in published] == [
+        ("small.img", 1000, hashlib.sha256(DATA[:1000]).hexdigest())
+    ]

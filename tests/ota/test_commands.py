@@ -52,7 +52,10 @@ def test_keygen_build_verify_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
     assert manifest["size"] == img.stat().st_size
     assert verify_image(img.read_bytes(), load_public_key(keys / "ota-public.bin")) == []
     status, out, _ = run(capsys, "verify", str(img), "--pubkey", str(keys / "ota-public.pem"))
-    assert (status, out) == (0, f"{img}: ok (structure, payload hash, signature, manifest)\n")
+    size = img.stat().st_size
+    assert (status, out) == (
+        0, f"{img}: ok (structure, payload hash, signature, manifest; {size} bytes fit the 2097152 bytes (2 MiB) slot)\n"
+    )
 
 
 def test_verify_prints_one_line_per_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -191,3 +194,48 @@ def test_the_harness_cli_mounts_the_ota_commands(tmp_path: Path, capsys: pytest.
         err
         == f"harness: {tmp_path / 'nope.pem'}: private key file not found (make one with 'harness ota keygen --out DIR')\n"
     )
+
+
+def _keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    keys = tmp_path / "keys"
+    assert run(capsys, "keygen", "--out", str(keys))[0] == 0
+    return keys
+
+
+def test_build_refuses_an_image_larger_than_the_slot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = _keys(tmp_path, capsys)
+    img = tmp_path / "big.img"
+    args = ["build", "--version", "2.0.0", "--key", str(keys / "ota-private.pem"), "--out", str(img)]
+    status, out, err = run(capsys, *args, "--size", "50MB")  # the default slot: the twin's 2 MiB
+    assert status == 2 and out == "" and not img.exists()
+    assert err == ("harness: image 2.0.0: image of 50000320 bytes (47.68 MiB) does not fit the "
+                   "2097152 bytes (2 MiB) slot\n")  # fmt: skip
+    status, _, err = run(capsys, *args, "--size", "64KiB", "--slot-size", "64KiB")  # header + trailer overflow it
+    assert status == 2 and err.count("\n") == 1 and "65856 bytes" in err and "65536 bytes (64 KiB) slot" in err
+    assert run(capsys, *args, "--size", "3MiB", "--slot-size", "4MiB")[0] == 0
+    status, _, err = run(capsys, *args, "--size", "1MiB", "--slot-size", "lots")
+    assert status == 2 and err.startswith("harness: --slot-size: expected a size")
+
+
+def test_build_takes_the_slot_size_from_a_twin_rig(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    keys = _keys(tmp_path, capsys)
+    rig = tmp_path / "small.yaml"
+    rig.write_text("name: small\ntwin:\n  slot_pages: 64\nprofile: twin-reference\n")
+    monkeypatch.chdir(tmp_path)
+    args = ["build", "--version", "2.0.0", "--key", str(keys / "ota-private.pem"), "--out", str(tmp_path / "x.img")]
+    status, _, err = run(capsys, *args, "--size", "300KiB", "--rig", str(rig))
+    assert status == 2 and "does not fit the 262144 bytes (256 KiB) slot" in err
+    assert run(capsys, *args, "--size", "200KiB", "--rig", str(rig))[0] == 0
+
+
+def test_verify_refuses_an_image_larger_than_the_slot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = _keys(tmp_path, capsys)
+    img = tmp_path / "fw.img"
+    build = ["build", "--version", "2.0.0", "--key", str(keys / "ota-private.pem"), "--out", str(img)]
+    assert run(capsys, *build, "--size", "50MB", "--slot-size", "64MB")[0] == 0  # a board with a big slot
+    status, out, _ = run(capsys, "verify", str(img), "--pubkey", str(keys / "ota-public.pem"))  # the twin's slot
+    assert status == 1
+    assert out == f"{img}: image of 50000320 bytes (47.68 MiB) does not fit the 2097152 bytes (2 MiB) slot\n"
+    status, out, _ = run(capsys, "verify", str(img), "--pubkey", str(keys / "ota-public.pem"), "--slot-size", "64MB")
+    assert status == 0 and out.startswith(f"{img}: ok (")

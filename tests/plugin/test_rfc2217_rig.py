@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+
+from harness.report.journal import read_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,5 +22,5 @@ def test_device_suite_passes_over_rfc2217(pytester: pytest.Pytester, tmp_path: P
         "-q",
     )  # fmt: skip
     result.assert_outcomes(passed=7)
-    journal = next((tmp_path / "reports").glob("*/journal.jsonl")).read_text()
+    journal = json.dumps(read_run(next((tmp_path / "reports").iterdir())), separators=(",", ":"))
     assert '"console":"rfc2217://127.0.0.1:' in journal, "the console was not reached over RFC 2217"

@@ -7,13 +7,13 @@ adapter is), so the claims lock real device paths; nothing answers on them, so r
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.report.journal import read_run
 from harness.rig.claim import resource_keys, try_claim
 from harness.rig.spec import RigSpec
 
@@ -52,7 +52,7 @@ def _bench(pytester: pytest.Pytester, name: str, tty: str) -> None:
 
 
 def _journals(folder: Path) -> list[dict]:
-    return [json.loads(line) for path in sorted(folder.glob("journal*.jsonl")) for line in path.read_text().splitlines()]
+    return read_run(folder)
 
 
 def _run(pytester: pytest.Pytester, tmp_path: Path, *args: str) -> pytest.RunResult:

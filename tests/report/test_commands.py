@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
 from harness.report.commands import add_report_commands
+from harness.report.journal import compress_journal
 from tests.report.twinlog import Truth
 
 
@@ -79,3 +81,38 @@ def test_a_run_id_is_found_under_reports(
     assert (folder / "export" / "metrics.csv").is_file()
     assert main(["report", "compare", folder.name, "--baseline", folder.name]) == 0
     capsys.readouterr()
+
+
+def _summary(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict]:
+    assert main(["report", "build", str(folder)]) == 0
+    out = capsys.readouterr().out
+    return out, json.loads((folder / "results.json").read_text(encoding="utf-8"))
+
+
+def test_every_report_command_reads_a_gzipped_journal_as_the_plain_one(
+    soak_run: tuple[Path, Truth], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = soak_run
+    plain_out, plain = _summary(folder, capsys)
+    compress_journal(folder / "journal.jsonl")  # what a run does with its journal when it ends
+    assert not (folder / "journal.jsonl").exists()
+    gz_out, gzipped = _summary(folder, capsys)
+    assert gzipped["metrics"] == plain["metrics"] and gz_out.splitlines()[1:] == plain_out.splitlines()[1:]
+    assert gzipped["report"]["journals"] == ["journal.jsonl.gz"]
+    assert main(["report", "soak", str(folder), "--out", str(tmp_path / "soak")]) == 0
+    assert main(["report", "export", str(folder), "--out", str(tmp_path / "data")]) == 0
+    assert main(["report", "promote", str(folder), "--name", "gz"]) == 0
+    assert (folder.parent / "baselines" / "gz" / "journal.jsonl.gz").is_file()
+    assert main(["report", "compare", str(folder), "--baseline", "gz"]) == 0
+
+
+def test_a_torn_gzipped_journal_still_builds_an_incomplete_report(
+    killed_run: tuple[Path, Truth], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = killed_run
+    whole = compress_journal(folder / "journal.jsonl")
+    data = whole.read_bytes()
+    whole.write_bytes(data[: len(data) * 3 // 4])  # the kill came while the stream was being written
+    out, results = _summary(folder, capsys)
+    assert "INCOMPLETE" in out.upper() and results["complete"] is False
+    assert results["metrics"]["telemetry.received"] > 0

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from harness.report.journal import read_run
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "scenarios" / "ci"
@@ -99,7 +100,7 @@ def test_same_seed_gives_the_same_injection_instants_on_two_runs(pytester: pytes
     for run in ("a", "b"):
         result = pytester.runpytest("scenarios", "--run-id", run, "-p", "no:cacheprovider")
         result.assert_outcomes(passed=1)
-        records = [json.loads(x) for x in (pytester.path / "reports" / run / "journal.jsonl").read_text().splitlines()]
+        records = read_run(pytester.path / "reports" / run)
         start = next(r for r in records if r["kind"] == "scenario" and r["action"] == "start")
         injections = [r for r in records if r["kind"] == "injection" and r.get("action") == "power-cut"]
         assert [r["at"] for r in injections] == start["instants"], "fired instants differ from the plan"
@@ -108,6 +109,6 @@ def test_same_seed_gives_the_same_injection_instants_on_two_runs(pytester: pytes
     assert len(fired[0][1]) >= 2
     other = pytester.runpytest("scenarios", "--run-id", "c", "--scenario-seed", "100", "-p", "no:cacheprovider")
     other.assert_outcomes(passed=1)
-    records = [json.loads(x) for x in (pytester.path / "reports" / "c" / "journal.jsonl").read_text().splitlines()]
+    records = read_run(pytester.path / "reports" / "c")
     start = next(r for r in records if r["kind"] == "scenario" and r["action"] == "start")
     assert start["instants"] != fired[0][0], "a different seed drew the same instants"

@@ -3,11 +3,11 @@ letting a soak run on for hours after its verdict is known; only checks that can
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from harness.report.journal import read_run
 from harness.scenario.checks import parse_check
 
 
@@ -69,7 +69,7 @@ def test_a_failed_continuous_check_stops_the_run_at_once(pytester: pytest.Pytest
             "    FAIL power_cuts == 0 * observed 1 *",
         ]
     )
-    records = [json.loads(x) for x in (tmp_path / "stop" / "journal.jsonl").read_text().splitlines()]
+    records = read_run(tmp_path / "stop")
     stopped = next(r for r in records if r["kind"] == "scenario" and r["action"] == "stopped")
     end = next(r for r in records if r["kind"] == "scenario" and r["action"] == "end")
     assert stopped["check"] == "power_cuts == 0" and stopped["observed"] == 1

@@ -5,10 +5,11 @@ heap or one that boots slowly. Without the failing half, a green soak could mean
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from harness.report.journal import read_run
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = ROOT / "scenarios" / "ci" / "ota-soak-guard.yaml"
@@ -23,8 +24,7 @@ def _run_with(pytester: pytest.Pytester, tmp_path: Path, variant: str) -> tuple[
     (folder / "guard.yaml").write_text(faulty, encoding="utf-8")
     result = pytester.runpytest_subprocess("scenarios", "--reports-dir", str(tmp_path), "--run-id", "faulty",
                                            "-p", "no:cacheprovider")  # fmt: skip
-    journal = tmp_path / "faulty" / "journal.jsonl"
-    checks = [r for r in map(json.loads, journal.read_text().splitlines()) if r["kind"] == "check"]
+    checks = [r for r in read_run(tmp_path / "faulty") if r["kind"] == "check"]
     return result, checks
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from harness.report.journal import read_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +21,7 @@ def test_nightly_telemetry_soak_runs_compressed_on_the_twin(pytester: pytest.Pyt
         "-p", "no:cacheprovider",
     )  # fmt: skip
     result.assert_outcomes(passed=1)
-    records = [json.loads(x) for x in (tmp_path / "reports" / "soak" / "journal.jsonl").read_text().splitlines()]
+    records = read_run(tmp_path / "reports" / "soak")
     start = next(r for r in records if r["kind"] == "scenario" and r["action"] == "start")
     assert start["duration"] == 40.0
     assert len(start["instants"]) >= 10, "the compressed schedule lost its injections"

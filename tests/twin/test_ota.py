@@ -196,7 +196,9 @@ def test_slow_boot_image_takes_longer_to_boot_done() -> None:
         ("ota", "ERR ota expects: apply URL SHA256 SIZE VERSION | status"),
         ("ota apply ftp://x " + "0" * 64 + " 1000 2.0.0", "ERR ota apply expects an http:// URL"),
         ("ota apply http://x/y 123 1000 2.0.0", "ERR ota apply expects the image's SHA-256 as 64 hex digits"),
-        ("ota apply http://x/y " + "0" * 64 + " 999999999 2.0.0", "ERR ota apply expects a size 257..98304"),
+        ("ota apply http://x/y " + "0" * 64 + " 999999999 2.0.0",
+         "ERR ota apply: image of 999999999 bytes does not fit slot B (98304 bytes)"),
+        ("ota apply http://x/y " + "0" * 64 + " 256 2.0.0", "ERR ota apply expects a size 257..98304"),
     ],
 )
 def test_bad_ota_commands_say_what_was_expected(line: str, error: str) -> None:
@@ -204,3 +206,29 @@ def test_bad_ota_commands_say_what_was_expected(line: str, error: str) -> None:
     (reply,) = pump.command(line)
     assert reply.startswith(error), reply
     assert read_job(Flash(pump.flash, LAYOUT)) is None
+
+
+def test_an_image_larger_than_the_slot_is_refused_before_any_request() -> None:
+    """The job's size alone says it cannot fit: no HTTP request, no job record, no flash written."""
+    big = build_signed_image("2.0.0", KEYS, size=LAYOUT.slot_size).data  # header + trailer push it past the slot
+    assert len(big) > LAYOUT.slot_size
+    pump = booted(big)
+    before = bytes(pump.flash)
+    (reply,) = pump.command(apply_line(URL, big, "2.0.0").decode().strip())
+    assert reply == f"ERR ota apply: image of {len(big)} bytes does not fit slot B ({LAYOUT.slot_size} bytes)"
+    assert pump.http.requests == []
+    assert read_job(Flash(pump.flash, LAYOUT)) is None and bytes(pump.flash) == before
+
+
+def test_a_server_announcing_more_than_the_slot_is_refused_before_a_byte_is_written() -> None:
+    """The job says a size that fits, the server's Content-Length says more than the slot holds."""
+    image = signed()
+    big = build_signed_image("2.0.0", KEYS, size=LAYOUT.slot_size).data
+    pump = booted(big)  # the server has the big file under the job's URL
+    slot_b = LAYOUT.slot_offset("B")
+    erased = bytes(pump.flash[slot_b : slot_b + LAYOUT.slot_size])
+    text = pump.type(apply_line(URL, image, "2.0.0"))  # the job names the small image's size
+    assert f"OTA rejected reason=size (server has {len(big)} bytes; slot B holds {LAYOUT.slot_size})" in text, text
+    assert len(pump.http.requests) == 1
+    assert bytes(pump.flash[slot_b : slot_b + LAYOUT.slot_size]) == erased  # not one page of it written
+    assert (status(pump)["phase"], pump.reboots) == ("rejected", [])

@@ -190,6 +190,7 @@ def test_offline_progress_is_coalesced_and_delivered_after_reconnect() -> None:
         ({"version": "two point oh"}, "job: version expects up to 32 characters"),
         ({"url": "ftp://x/fw.img"}, "ota apply expects an http:// URL"),
         ({"size": 10}, "ota apply expects a size"),
+        ({"size": LAYOUT.slot_size + 1}, f"ota apply: image of {LAYOUT.slot_size + 1} bytes does not fit slot B"),
         ({"signature": "ab" * 64}, "signature-mismatch"),
         ({"sha256": "00" * 32}, "hash"),
     ],
