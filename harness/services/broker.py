@@ -9,6 +9,10 @@ can attribute lost messages to the outage.
 
 :class:`ExternalBroker` is a broker named by URL in a rig file; it offers the same read interface
 (``host``, ``port``, ``url``, ``kind``, ``endpoint``) but cannot be stopped by the harness.
+
+The environment variable ``HARNESS_BROKER`` chooses the broker for the whole run: ``embedded`` hides
+mosquitto from the harness (as if it were not installed), ``mosquitto`` requires it (a run that
+would fall back to the embedded broker fails instead), ``auto`` or unset picks mosquitto when present.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from harness.services.mqtt_client import ProbeRefused, probe
 
 BrokerKind = Literal["auto", "mosquitto", "embedded"]
 KINDS = ("auto", "mosquitto", "embedded")
+BROKER_ENV = "HARNESS_BROKER"
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 _LOG_TAIL = 5
 
@@ -65,8 +70,25 @@ class BrokerLike(Protocol):
     def url(self) -> str: ...
 
 
+def forced_kind() -> str | None:
+    """The broker ``HARNESS_BROKER`` asks for (``mosquitto`` or ``embedded``), None for auto or unset."""
+    value = os.environ.get(BROKER_ENV, "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value not in ("mosquitto", "embedded"):
+        raise ConfigError(
+            f"{BROKER_ENV}={os.environ[BROKER_ENV]!r}: expected one of auto, mosquitto, embedded"
+        )
+    return value
+
+
 def find_mosquitto() -> str | None:
-    """Path of the mosquitto binary (Debian installs it in /usr/sbin, often not on PATH)."""
+    """Path of the mosquitto binary (Debian installs it in /usr/sbin, often not on PATH).
+
+    None when ``HARNESS_BROKER=embedded`` hides it from the harness.
+    """
+    if forced_kind() == "embedded":
+        return None
     path = os.pathsep.join([os.environ.get("PATH", ""), *_SBIN])
     return shutil.which("mosquitto", path=path)
 
@@ -74,6 +96,19 @@ def find_mosquitto() -> str | None:
 def embedded_available() -> bool:
     """Whether the embedded broker's package (amqtt) is installed."""
     return importlib.util.find_spec("amqtt") is not None
+
+
+def unavailable_reason(kind: str) -> str | None:
+    """Why this machine cannot run ``kind`` (mosquitto or embedded), None when it can."""
+    if kind == "mosquitto" and find_mosquitto() is None:
+        if forced_kind() == "embedded":
+            return f"mosquitto is hidden from the harness by {BROKER_ENV}=embedded"
+        if forced_kind() == "mosquitto":
+            return None  # required: a test that wants it must fail, not skip
+        return "Debian's mosquitto is not installed (apt-get install mosquitto)"
+    if kind == "embedded" and not embedded_available():
+        return "the embedded broker's package is not installed (pip install amqtt)"
+    return None
 
 
 def available_kinds() -> list[str]:
@@ -96,6 +131,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 def _resolve_kind(kind: str) -> str:
     if kind not in KINDS:
         raise ConfigError(f"broker.kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    forced = forced_kind()
+    if kind == "auto" and forced == "mosquitto" and not find_mosquitto():
+        raise BrokerError(
+            f"{BROKER_ENV}=mosquitto requires mosquitto, but no mosquitto binary is on PATH or in /usr/sbin "
+            "(apt-get install mosquitto, or unset the variable to fall back to the embedded broker)"
+        )
     if kind == "auto":
         kinds = available_kinds()
         if not kinds:
@@ -105,6 +146,8 @@ def _resolve_kind(kind: str) -> str:
             )
         return kinds[0]
     if kind == "mosquitto" and not find_mosquitto():
+        if forced == "embedded":
+            raise BrokerError(f"broker kind 'mosquitto' asked for, but {BROKER_ENV}=embedded hides mosquitto")
         raise BrokerError("broker kind 'mosquitto' asked for, but no mosquitto binary on PATH or in /usr/sbin")
     if kind == "embedded" and not embedded_available():
         raise BrokerError("broker kind 'embedded' asked for, but amqtt is not installed (pip install amqtt)")
