@@ -86,6 +86,8 @@ def derived(a: Analysis) -> dict[str, Any]:
     acc = a.accounting
     return {
         "complete": run.complete,
+        "status": run.status,  # complete | interrupted | incomplete
+        "interrupted": run.interruption,  # {signal, wall, offset_s} when a signal or Ctrl-C stopped the run
         "metrics": metrics(a),
         "trends": {"heap": a.heap.as_dict(), "battery": a.battery.as_dict()},
         "scenarios": scs,

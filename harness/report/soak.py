@@ -60,7 +60,9 @@ def problems(a: Analysis) -> list[str]:
     failed = [t for t in a.run.results.get("tests", []) if t.get("outcome") in ("failed", "error")]
     if failed:
         out.append(f"{len(failed)} test(s) failed")
-    if not a.run.complete:
+    if a.run.status == "interrupted":
+        out.append(a.run.status_line())
+    elif not a.run.complete:
         out.append("the run did not finish (no exit status in results.json)")
     return out
 
@@ -302,7 +304,9 @@ def render(a: Analysis, pngs: dict[str, bytes]) -> str:
         f"rig <b>{h.e(run.rig or 'unknown')}</b> · started {h.e(_utc(a.start))}"
         f" · {a.span / 3600:.2f} h · firmware {h.e(fw)} · {len(run.records):,} journal records"
     )
-    if not run.complete:
+    if run.status == "interrupted":
+        top = h.banner(run.status_line(), "warn")
+    elif not run.complete:
         top = h.banner(
             "INCOMPLETE RUN — the run did not finish; this report is built from the journal as far "
             "as it was written.",

@@ -36,7 +36,11 @@ def summarize(folder: Path) -> str:
     counts = results.get("counts", {})
     if counts:
         lines.append("Outcome: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    if results.get("exit_status") is None:
+    if results.get("status") == "interrupted":
+        from harness.report.rundata import load_run
+
+        lines.append(load_run(folder).status_line() + ".")
+    elif results.get("exit_status") is None:
         lines.append("The run did not finish (no exit status); this summary is built from the journal alone.")
     lines.append("")
     trends = results.get("trends") or {}

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Literal, Protocol
 
 from harness.errors import CapabilityMissing, ConfigError, RigError
+from harness.procs import spawn
 from harness.report.journal import Journal
 from harness.services.endpoint import BrokerEndpoint, TLSConfig, parse_broker_url
 from harness.services.mqtt_client import ProbeRefused, probe
@@ -50,7 +51,7 @@ _LIVE: weakref.WeakSet[Broker] = weakref.WeakSet()
 
 @atexit.register
 def _close_leftovers() -> None:
-    """A run that forgot (or could not) close its brokers does not leave them running."""
+    """A run that forgot to close its brokers stops them cleanly (a killed run: PR_SET_PDEATHSIG does)."""
     for broker in list(_LIVE):
         broker.close()
 
@@ -379,12 +380,12 @@ class Broker(_EndpointView):
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open across restarts
         self._log.write(f"--- harness: starting {self.kind} on {self.url}: {' '.join(command)}\n".encode())
         self._log.flush()
-        self._proc = subprocess.Popen(
+        self._proc = spawn(  # dies with the harness, even on SIGKILL (PR_SET_PDEATHSIG)
             command,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # Ctrl-C on the terminal is the harness's to handle, not the broker's
             cwd=self.folder,
         )
         self._await_ready(timeout)
