@@ -45,15 +45,16 @@ def _default_sigint() -> None:
 class Run:
     """One ``pytest`` subprocess in a project folder, with its own temp dir and run folder."""
 
-    def __init__(self, project: Path, run_id: str, *args: str) -> None:
+    def __init__(self, project: Path, run_id: str, *args: str, workers: int = 0) -> None:
         self.project = project
         self.folder = project / "reports" / run_id
         self.tmp = project / "tmp"
         self.tmp.mkdir(exist_ok=True)
         env = {**os.environ, "TMPDIR": str(self.tmp), "PYTHONUNBUFFERED": "1"}
         env.pop("PYTEST_XDIST_WORKER", None)
+        parallel = ["-n", str(workers)] if workers else ["-p", "no:xdist"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--run-id", run_id,
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *parallel, "--run-id", run_id,
              "--reports-dir", str(project / "reports"), "--build-reports", *args],
             cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             preexec_fn=_default_sigint,
@@ -138,11 +139,17 @@ def project(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    ("sig", "workers"),
+    [(signal.SIGTERM, 0), (signal.SIGINT, 0), (signal.SIGTERM, 1)],
+    ids=["SIGTERM", "SIGINT", "SIGTERM-xdist"],
+)
 def test_a_signalled_run_reports_interrupted_with_the_instant_and_its_verdicts(
-    project: Path, sig: signal.Signals
+    project: Path, sig: signal.Signals, workers: int
 ) -> None:
-    run = Run(project, f"stopped-{sig.name}", "scenarios/long.yaml")
+    """With xdist the signal reaches the controller only (as from CI or timeout(1)); its workers are
+    stopped by xdist and record their own interruption, the run's is the controller's."""
+    run = Run(project, f"stopped-{sig.name}-{workers}", "scenarios/long.yaml", workers=workers)
     try:
         run.wait_running()
         children = run.tree()
@@ -156,11 +163,14 @@ def test_a_signalled_run_reports_interrupted_with_the_instant_and_its_verdicts(
     assert code == 2, f"exit {code}, expected pytest's 'interrupted' (2):\n{out[-2000:]}"
     assert _alive(children) == [], f"children {children} outlived the interrupted run"
     records = run.records()
-    stopped = [r for r in records if r.get("kind") == "run" and r.get("action") == "interrupted"]
+    stopped = [r for r in records if r.get("kind") == "run" and r.get("action") == "interrupted"
+               and r.get("worker") == "main"]  # fmt: skip
     assert len(stopped) == 1 and stopped[0]["signal"] == sig.name, stopped
     assert sent - 1 <= float(stopped[0]["wall"]) <= sent + 5, (sent, stopped)
     assert any(r.get("kind") == "scenario" and r.get("action") == "interrupted" for r in records)
-    assert records[-1].get("kind") == "run" and records[-1].get("action") == "end", records[-3:]
+    for worker in {r.get("worker") for r in records}:
+        last = [r for r in records if r.get("worker") == worker][-1]
+        assert last.get("kind") == "run" and last.get("action") == "end", (worker, last)
 
     results = json.loads((run.folder / "results.json").read_text())
     assert results["status"] == "interrupted" and results["complete"] is False
