@@ -34,7 +34,7 @@ def run_folder(reports_dir: Path, run_id: str) -> Path:
 
 # -- scratch folders: temp dirs a run owns, swept by the next run when their owner is dead ---------
 
-SCRATCH_PREFIX = "iot-harness-"
+SCRATCH_PREFIX = "iot-harness-scratch-"  # not iot-harness-locks (rig claims): never swept
 OWNER_FILE = ".harness-owner"
 
 

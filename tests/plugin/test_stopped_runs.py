@@ -189,7 +189,8 @@ def test_sigkill_leaves_no_process_and_the_next_run_sweeps_its_temp_folder(proje
         run.wait_running()
         children = run.tree()
         assert len(children) >= 3, f"expected a broker, a twin rig and its firmware; found {children}"
-        scratch = sorted(run.tmp.glob("*harness-rig-*"))  # the rig's work folder: twin flash, logs
+        # the rig's work folder (twin flash, logs); named harness-rig-* before scratch folders had owners
+        scratch = sorted([*run.tmp.glob("iot-harness-scratch-*"), *run.tmp.glob("harness-rig-*")])
         run.proc.send_signal(signal.SIGKILL)
         run.finish(timeout=10)
         deadline = time.monotonic() + 5.0
