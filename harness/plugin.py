@@ -153,30 +153,32 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id = workerinput["harness_run_id"] if workerinput else pick_run_id(config.getoption("harness_run_id"))
     worker = workerinput["workerid"] if workerinput else "main"
     health = not config.getoption("harness_no_health") and bool(config.getini("rig_health"))
-    _graceful_sigterm()
+    from harness import interrupt
+    from harness.runfolder import sweep_scratch
+
+    interrupt.install()  # SIGTERM (CI cancel, timeout(1)) ends the run like Ctrl-C
+    if workerinput is None:
+        sweep_scratch()  # temp folders of harness runs that were killed
     state = HarnessSession(choice.first.spec, choice.first.source, reports_dir, run_id, worker, health,
                            choice=choice, lock_dir=Path(lock_dir) if lock_dir else None,
                            claim_timeout=claim_timeout)  # fmt: skip
     config.stash[STATE] = state
+    config.pluginmanager.register(_Interrupts(state), "harness-interrupts")
     if workerinput is None:
         config.pluginmanager.register(_ResultsRecorder(state), "harness-results")
 
 
-def _graceful_sigterm() -> None:
-    """SIGTERM (CI timeouts, ``timeout(1)``) ends the run like Ctrl-C: rigs, brokers and journals are closed."""
-    import signal
-    import threading
+class _Interrupts:
+    """SIGTERM and Ctrl-C end the run like Ctrl-C and leave a ``run interrupted`` record (harness.interrupt)."""
 
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
+    def __init__(self, state: HarnessSession) -> None:
+        self.state = state
 
-    def interrupt(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills outright
-        raise KeyboardInterrupt(f"signal {signum}")
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        from harness import interrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+        interrupt.record(self.state.journal, reason=str(excinfo.value))
+        self.state.journal.flush()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 from harness.errors import HarnessError, RigError
 from harness.report.journal import Journal
 from harness.rig.spec import CAPABILITIES, RigSpec
-from harness.runfolder import journal_name, run_folder
+from harness.runfolder import journal_name, make_scratch, run_folder
 
 
 @dataclass
@@ -80,7 +79,7 @@ class HarnessSession:
             except RigError as exc:
                 self.broken = str(exc)
                 raise
-            self.workdir = Path(tempfile.mkdtemp(prefix=f"harness-rig-{self.worker}-"))
+            self.workdir = make_scratch(f"rig-{self.worker}")  # swept by the next run if this one is killed
             try:
                 self._rig = Rig.open(self.spec, self.source, self.workdir, self.journal)
             except HarnessError as exc:

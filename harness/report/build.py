@@ -27,12 +27,11 @@ class Built:
     soak: SoakReport
     summary: Path
     exported: list[Path]
+    state: str = "complete run"  # RunData.status_line(): complete, INTERRUPTED (how, when) or INCOMPLETE
 
     def lines(self) -> list[str]:
         """What was written, for the terminal: one line each."""
-        state = (
-            "complete run" if self.complete else "INCOMPLETE run (rebuilt from the journal as far as written)"
-        )
+        state = self.state
         verdict = "PASS" if self.soak.passed else "ATTENTION: " + "; ".join(self.soak.problems)
         return [
             f"{self.folder}: {state}; {verdict}",
@@ -51,4 +50,4 @@ def build(folder: Path) -> Built:
     soak = build_soak(folder, analysis=a)
     summary = a.run.folder / SUMMARY_MD
     summary.write_text(summarize(a.run.folder), encoding="utf-8")
-    return Built(a.run.folder, a.run.complete, results, soak, summary, export(a))
+    return Built(a.run.folder, a.run.complete, results, soak, summary, export(a), a.run.status_line())

@@ -92,6 +92,8 @@ def derived(a: Analysis) -> dict[str, Any]:
     acc = a.accounting
     return {
         "complete": run.complete,
+        "status": run.status,  # complete | interrupted | incomplete
+        "interrupted": run.interruption,  # {signal, wall, offset_s} when a signal or Ctrl-C stopped the run
         "metrics": a.figures,
         "unmeasurable": a.unmeasurable,
         "tallies": a.counts,

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
 from harness.report.journal import journal_files, read_run
+
+PYTEST_INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED
 
 
 @dataclass
@@ -38,14 +41,62 @@ class RunData:
         return str(self._first("run", "rig") or "")
 
     @property
+    def interruption(self) -> dict[str, Any] | None:
+        """How the run was stopped, when a signal or Ctrl-C stopped it: ``signal``, ``wall``, ``offset_s``.
+
+        From the journal's ``run interrupted`` record (the first of any worker); a run whose results.json
+        says pytest's exit status 2 (interrupted) without such a record gets ``signal: None``.
+        """
+        rec = next((r for r in self.records if r.get("kind") == "run" and r.get("action") == "interrupted"), None)
+        if rec is None:
+            saved = self.results.get("interrupted")
+            if isinstance(saved, dict):
+                return saved
+            if self.results.get("exit_status") != PYTEST_INTERRUPTED:
+                return None
+            rec = {"signal": None, "t": self.finished}
+        wall = rec.get("wall", rec.get("t"))
+        start = self.started
+        return {
+            "signal": rec.get("signal"),
+            "wall": wall,
+            "offset_s": round(float(wall) - start, 3) if isinstance(wall, int | float) and start else None,
+        }
+
+    @property
+    def status(self) -> str:
+        """``complete`` (finished and wrote its exit status), ``interrupted`` (a signal or Ctrl-C stopped
+        it; it still wrote what it had) or ``incomplete`` (killed: no exit status, journal only)."""
+        if self.interruption is not None:
+            return "interrupted"
+        return "complete" if self.results.get("exit_status") is not None else "incomplete"
+
+    @property
     def complete(self) -> bool:
-        """True when the run finished: the plugin wrote its exit status into results.json.
+        """True when the run finished on its own: the plugin wrote its exit status into results.json.
 
         That happens at session finish, before the journal's ``run end`` record (written when pytest
         unconfigures), so reports built at the end of a run see it complete. A killed run has no
-        results.json, or one rebuilt from the journal with ``exit_status: null``.
+        results.json, or one rebuilt from the journal with ``exit_status: null``; an interrupted run
+        (SIGTERM, Ctrl-C) is not complete either, whatever it had passed so far.
         """
-        return self.results.get("exit_status") is not None
+        return self.status == "complete"
+
+    def status_line(self) -> str:
+        """One line for the reports: ``complete run``, ``INTERRUPTED run (SIGTERM at ...)`` or ``INCOMPLETE run``."""
+        status = self.status
+        if status == "complete":
+            return "complete run"
+        if status == "incomplete":
+            return "INCOMPLETE run (rebuilt from the journal as far as written)"
+        got = self.interruption or {}
+        wall = got.get("wall")
+        when = (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(wall))) if isinstance(wall, int | float) else "?"
+        )
+        into = f", {got['offset_s']:g} s into the run" if isinstance(got.get("offset_s"), int | float) else ""
+        by = got.get("signal") or "an interruption (pytest exit status 2)"
+        return f"INTERRUPTED run (stopped by {by} at {when} wall clock{into}; verdicts as far as it got)"
 
     @property
     def started(self) -> float | None:

@@ -37,7 +37,9 @@ def summarize(folder: Path, analysis: Analysis | None = None) -> str:
     counts = results.get("counts", {})
     if counts:
         lines.append("Outcome: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    if results.get("exit_status") is None:
+    if a.run.status == "interrupted":
+        lines.append(a.run.status_line() + ".")
+    elif results.get("exit_status") is None:
         lines.append("The run did not finish (no exit status); this summary is built from the journal alone.")
     lines.append(f"Length: {format_seconds(a.span)}")
     lines.append("")

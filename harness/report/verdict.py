@@ -56,6 +56,7 @@ class Verdict:
     tests_failed: list[str] = field(default_factory=list)
     boots: int = 0
     unexpected_boots: int = 0
+    stopped: str = ""  # how an interrupted run was stopped: signal and instant (rundata's status line)
 
     @property
     def passed(self) -> bool:
@@ -80,7 +81,7 @@ class Verdict:
         if self.finished == "incomplete":
             parts.append("the run did not finish: built from the journal as far as it was written")
         elif self.finished == "interrupted":
-            parts.append("the run was stopped before its end")
+            parts.append(self.stopped or "the run was stopped before its end")
         return "; ".join(parts)
 
 
@@ -113,10 +114,7 @@ def trend_line(t: Trend) -> TrendLine:
 def finished_state(a: Analysis) -> str:
     """``finished``, ``interrupted`` (stopped: Ctrl-C, a scenario interrupted) or ``incomplete`` (killed)."""
     run = a.run
-    state = getattr(run, "state", None)  # rundata may name the state itself
-    if isinstance(state, str) and state.lower() in ("finished", "complete", "incomplete", "interrupted"):
-        return "finished" if state.lower() in ("finished", "complete") else state.lower()
-    if bool(getattr(run, "interrupted", False)) or run.results.get("exit_status") == 2:
+    if run.status == "interrupted" or run.results.get("exit_status") == 2:
         return "interrupted"
     if any(r.get("action") == "interrupted" for r in run.of("scenario")):
         return "interrupted"
@@ -143,6 +141,8 @@ def _limit(c: dict[str, Any]) -> str:
 
 def verdict(a: Analysis) -> Verdict:
     v = Verdict(state="PASS", finished=finished_state(a))
+    if a.run.status == "interrupted":
+        v.stopped = a.run.status_line()
     for c in a.checks:
         v.checks_total += 1
         if c.get("passed") is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RigError
-from harness.procs import die_with_parent
+from harness.procs import spawn
 from harness.rig.spec import PowerSpec, TwinSpec
 
 READY_TIMEOUT = 30.0
@@ -63,13 +63,12 @@ class TwinProcess:
         ]  # fmt: skip
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
-            proc = subprocess.Popen(
+            proc = spawn(  # dies with the harness, even on SIGKILL (PR_SET_PDEATHSIG)
                 argv,
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
             )
         finally:
             log.close()

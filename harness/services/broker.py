@@ -9,6 +9,10 @@ can attribute lost messages to the outage.
 
 :class:`ExternalBroker` is a broker named by URL in a rig file; it offers the same read interface
 (``host``, ``port``, ``url``, ``kind``, ``endpoint``) but cannot be stopped by the harness.
+
+The environment variable ``HARNESS_BROKER`` chooses the broker for the whole run: ``embedded`` hides
+mosquitto from the harness (as if it were not installed), ``mosquitto`` requires it (a run that
+would fall back to the embedded broker fails instead), ``auto`` or unset picks mosquitto when present.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from pathlib import Path
 from typing import IO, Literal, Protocol
 
 from harness.errors import CapabilityMissing, ConfigError, RigError
+from harness.procs import spawn
 from harness.report.journal import Journal
 from harness.services.endpoint import BrokerEndpoint, TLSConfig, parse_broker_url
 from harness.services.mqtt_client import ProbeRefused, probe
 
 BrokerKind = Literal["auto", "mosquitto", "embedded"]
 KINDS = ("auto", "mosquitto", "embedded")
+BROKER_ENV = "HARNESS_BROKER"
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 _LOG_TAIL = 5
 
@@ -45,7 +51,7 @@ _LIVE: weakref.WeakSet[Broker] = weakref.WeakSet()
 
 @atexit.register
 def _close_leftovers() -> None:
-    """A run that forgot (or could not) close its brokers does not leave them running."""
+    """A run that forgot to close its brokers stops them cleanly (a killed run: PR_SET_PDEATHSIG does)."""
     for broker in list(_LIVE):
         broker.close()
 
@@ -65,8 +71,25 @@ class BrokerLike(Protocol):
     def url(self) -> str: ...
 
 
+def forced_kind() -> str | None:
+    """The broker ``HARNESS_BROKER`` asks for (``mosquitto`` or ``embedded``), None for auto or unset."""
+    value = os.environ.get(BROKER_ENV, "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value not in ("mosquitto", "embedded"):
+        raise ConfigError(
+            f"{BROKER_ENV}={os.environ[BROKER_ENV]!r}: expected one of auto, mosquitto, embedded"
+        )
+    return value
+
+
 def find_mosquitto() -> str | None:
-    """Path of the mosquitto binary (Debian installs it in /usr/sbin, often not on PATH)."""
+    """Path of the mosquitto binary (Debian installs it in /usr/sbin, often not on PATH).
+
+    None when ``HARNESS_BROKER=embedded`` hides it from the harness.
+    """
+    if forced_kind() == "embedded":
+        return None
     path = os.pathsep.join([os.environ.get("PATH", ""), *_SBIN])
     return shutil.which("mosquitto", path=path)
 
@@ -74,6 +97,19 @@ def find_mosquitto() -> str | None:
 def embedded_available() -> bool:
     """Whether the embedded broker's package (amqtt) is installed."""
     return importlib.util.find_spec("amqtt") is not None
+
+
+def unavailable_reason(kind: str) -> str | None:
+    """Why this machine cannot run ``kind`` (mosquitto or embedded), None when it can."""
+    if kind == "mosquitto" and find_mosquitto() is None:
+        if forced_kind() == "embedded":
+            return f"mosquitto is hidden from the harness by {BROKER_ENV}=embedded"
+        if forced_kind() == "mosquitto":
+            return None  # required: a test that wants it must fail, not skip
+        return "Debian's mosquitto is not installed (apt-get install mosquitto)"
+    if kind == "embedded" and not embedded_available():
+        return "the embedded broker's package is not installed (pip install amqtt)"
+    return None
 
 
 def available_kinds() -> list[str]:
@@ -96,6 +132,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 def _resolve_kind(kind: str) -> str:
     if kind not in KINDS:
         raise ConfigError(f"broker.kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    forced = forced_kind()
+    if kind == "auto" and forced == "mosquitto" and not find_mosquitto():
+        raise BrokerError(
+            f"{BROKER_ENV}=mosquitto requires mosquitto, but no mosquitto binary is on PATH or in /usr/sbin "
+            "(apt-get install mosquitto, or unset the variable to fall back to the embedded broker)"
+        )
     if kind == "auto":
         kinds = available_kinds()
         if not kinds:
@@ -105,6 +147,8 @@ def _resolve_kind(kind: str) -> str:
             )
         return kinds[0]
     if kind == "mosquitto" and not find_mosquitto():
+        if forced == "embedded":
+            raise BrokerError(f"broker kind 'mosquitto' asked for, but {BROKER_ENV}=embedded hides mosquitto")
         raise BrokerError("broker kind 'mosquitto' asked for, but no mosquitto binary on PATH or in /usr/sbin")
     if kind == "embedded" and not embedded_available():
         raise BrokerError("broker kind 'embedded' asked for, but amqtt is not installed (pip install amqtt)")
@@ -336,12 +380,12 @@ class Broker(_EndpointView):
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - kept open across restarts
         self._log.write(f"--- harness: starting {self.kind} on {self.url}: {' '.join(command)}\n".encode())
         self._log.flush()
-        self._proc = subprocess.Popen(
+        self._proc = spawn(  # dies with the harness, even on SIGKILL (PR_SET_PDEATHSIG)
             command,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # Ctrl-C on the terminal is the harness's to handle, not the broker's
             cwd=self.folder,
         )
         self._await_ready(timeout)

@@ -4,6 +4,12 @@ Used when Debian's ``mosquitto`` is not on the machine, so a bare ``pip install`
 real broker. It wraps `amqtt <https://pypi.org/project/amqtt/>`_ (pure Python, asyncio) and runs
 in a child process so the harness can kill and restart it exactly as it does mosquitto. Logs go
 to stderr, which the parent sends to the run folder. SIGTERM shuts the broker down cleanly.
+
+amqtt reads a client's keep alive but never acts on it, so a client whose network went away (a
+partition holds its TCP connection open and silent) would stay "connected" for ever and its last
+will would never go out. ``embedded_keepalive.KeepaliveEnforcer``, an amqtt plugin, fails the connection of a
+client that sent no control packet within 1.5 times its keep alive (MQTT 3.1.1 §3.1.2.10), exactly as
+if the network had failed, so amqtt publishes the client's will, as mosquitto does.
 """
 
 from __future__ import annotations
@@ -15,27 +21,38 @@ import signal
 import sys
 from typing import Any
 
+KEEPALIVE_PLUGIN = "harness.services.embedded_keepalive.KeepaliveEnforcer"
+_log = logging.getLogger("harness.embedded_broker")
+
 
 def broker_config(host: str, port: int) -> dict[str, Any]:
     """amqtt configuration: one plain TCP listener, anonymous clients, no $SYS topics."""
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        "plugins": {
+            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            KEEPALIVE_PLUGIN: {},
+        },
     }
 
 
 async def _serve(host: str, port: int) -> int:
     from amqtt.broker import Broker  # type: ignore[import-untyped,unused-ignore]  # broker process only
 
+    from harness.services.embedded_keepalive import KeepaliveEnforcer  # the class amqtt loads by its path
+
     broker = Broker(broker_config(host, port))
+    for plugin in broker.plugins_manager.plugins:
+        if isinstance(plugin, KeepaliveEnforcer):
+            plugin.bind(broker)
     await broker.start()
-    logging.getLogger("harness.embedded_broker").info("embedded broker listening on %s:%d", host, port)
+    _log.info("embedded broker listening on %s:%d", host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    logging.getLogger("harness.embedded_broker").info("embedded broker shutting down")
+    _log.info("embedded broker shutting down")
     await broker.shutdown()
     return 0
 

@@ -109,6 +109,33 @@ def test_stall_also_holds_data_already_in_flight_and_a_pending_close(
     assert client.recv(10) == b""  # the half-close waited for the heal too
 
 
+def test_heal_releases_several_held_chunks_before_the_half_close_they_preceded(
+    point: ImpairmentPoint, echo_server: TcpServer, client_factory: Connect
+) -> None:
+    """Held bytes from a source that has half-closed: the FIN goes out after all of them, not after the
+    first (writing the rest onto a transport already given write_eof() raised in heal())."""
+    client = client_factory(point.add_tcp(echo_server.address, name="echo"))
+    client.sendall(b"x")
+    assert recv_exactly(client, 1) == b"x"
+    point.stall()
+    chunks = [b"first", b"second", b"third"]
+    for n, chunk in enumerate(chunks, 1):
+        client.sendall(chunk)  # separate reads in the point: one held piece each
+        held = sum(len(c) for c in chunks[:n])
+        wait_until(
+            lambda held=held: point.statistics("echo")["echo"]["up"]["produced"]["held_bytes"] >= held,
+            5.0, f"the point to hold {held} bytes",
+            lambda: point.statistics("echo")["echo"]["up"]["produced"],
+        )  # fmt: skip
+    client.shutdown(socket.SHUT_WR)  # the device half-closes while its bytes are held
+    pipes = [conn.up for conn in point._proxies["echo"].connections]  # the point's own view of the FIN
+    wait_until(lambda: all(p.eof for p in pipes), 5.0, "the point to read the device's FIN", lambda: pipes)
+    point.heal()
+    assert recv_exactly(client, 16) == b"firstsecondthird"
+    assert client.recv(10) == b""  # the echo server saw the FIN after every held byte and closed too
+    assert echo_server.received == bytearray(b"xfirstsecondthird")
+
+
 def test_partition_refuses_new_connections_and_heals_by_itself(
     point: ImpairmentPoint, echo_server: TcpServer, client_factory: Connect
 ) -> None:

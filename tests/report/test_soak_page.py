@@ -195,7 +195,7 @@ def test_an_interrupted_run_says_interrupted(tmp_path: Path) -> None:
     r.publish(100)
     p = Page(r.end(finished=False, interrupted=True))
     assert p.state == "INTERRUPTED"
-    assert "stopped before its end" in p.headline
+    assert "INTERRUPTED run (stopped by" in p.headline
 
 
 def test_only_software_reboots_are_counted_by_their_cause(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_the_wifi_weak_soak_compressed_judges_what_it_can(pytester: pytest.Pytes
         "-p", "no:cacheprovider", "-p", "no:xdist",
     )  # fmt: skip
     result.assert_outcomes(passed=1)
-    records = [json.loads(x) for x in (tmp_path / "reports" / "soak" / "journal.jsonl").read_text().splitlines()]
+    records = read_run(tmp_path / "reports" / "soak")
     start = next(r["t"] for r in records if r["kind"] == "scenario" and r["action"] == "start")
     checks = {r["name"]: r for r in records if r["kind"] == "check"}
     slope = checks["heap.slope > -200B/h"]

@@ -8,17 +8,13 @@ from pathlib import Path
 import pytest
 
 from harness.report.journal import Journal
-from harness.services.broker import Broker, embedded_available, find_mosquitto
+from harness.services.broker import Broker, unavailable_reason
 from tests.services.publisher import DevicePublisher
 
 
 def _kind_param(kind: str) -> object:
-    reason = {
-        "mosquitto": "Debian's mosquitto is not installed (apt-get install mosquitto)",
-        "embedded": "the embedded broker's package is not installed (pip install amqtt)",
-    }[kind]
-    present = find_mosquitto() is not None if kind == "mosquitto" else embedded_available()
-    return pytest.param(kind, marks=() if present else pytest.mark.skip(reason=reason), id=kind)
+    reason = unavailable_reason(kind)
+    return pytest.param(kind, marks=() if reason is None else pytest.mark.skip(reason=reason), id=kind)
 
 
 BROKER_KINDS = [_kind_param("mosquitto"), _kind_param("embedded")]

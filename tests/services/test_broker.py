@@ -84,6 +84,37 @@ def test_auto_prefers_mosquitto_and_falls_back_to_embedded(tmp_path: Path, monke
         Broker.start(tmp_path, "auto")
 
 
+def test_harness_broker_embedded_hides_mosquitto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HARNESS_BROKER=embedded: the run behaves as on a machine without mosquitto (CI's second path)."""
+    if broker_mod.find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed: nothing to hide")
+    monkeypatch.setenv("HARNESS_BROKER", "embedded")
+    assert broker_mod.find_mosquitto() is None and available_kinds() == ["embedded"]
+    assert broker_mod.unavailable_reason("mosquitto") == "mosquitto is hidden from the harness by HARNESS_BROKER=embedded"
+    with Broker.start(tmp_path, "auto") as b:
+        assert b.kind == "embedded"
+    with pytest.raises(BrokerError, match=r"^broker kind 'mosquitto' asked for, but HARNESS_BROKER=embedded hides"):
+        Broker.start(tmp_path, "mosquitto")
+
+
+def test_harness_broker_mosquitto_requires_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HARNESS_BROKER=mosquitto: no silent fall back to the embedded broker; tests that want it fail, not skip."""
+    monkeypatch.setenv("HARNESS_BROKER", "mosquitto")
+    monkeypatch.setattr(broker_mod.shutil, "which", lambda *a, **k: None)  # a machine without mosquitto
+    assert broker_mod.unavailable_reason("mosquitto") is None
+    with pytest.raises(BrokerError, match=r"^HARNESS_BROKER=mosquitto requires mosquitto, but no mosquitto binary"):
+        Broker.start(tmp_path, "auto")
+
+
+@pytest.mark.parametrize("value", ["rabbit", "Mosquito"])
+def test_harness_broker_bad_value_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("HARNESS_BROKER", value)
+    with pytest.raises(ConfigError, match=rf"^HARNESS_BROKER='{value}': expected one of auto, mosquitto, embedded$"):
+        Broker.start(tmp_path, "auto")
+
+
 def test_unknown_kind_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^broker.kind: expected one of auto, mosquitto, embedded, got 'rabbit'$"):
         Broker.start(tmp_path, "rabbit")
@@ -159,3 +190,70 @@ def test_publishes_followed_at_once_by_a_disconnect_all_reach_subscribers(broker
     finally:
         sub.loop_stop()
         sub.disconnect()
+
+
+def _connect_with_will(broker: Broker, client_id: str, keepalive: int, will_topic: str) -> socket.socket:
+    """A raw MQTT 3.1.1 client with a will: CONNECT sent, CONNACK read, then whatever the test does."""
+    flags = 0x02 | 0x04  # clean session, will flag (QoS 0, not retained)
+    body = _text("MQTT") + bytes([4, flags]) + keepalive.to_bytes(2, "big")
+    body += _text(client_id) + _text(will_topic) + _text(f"{client_id} gone")
+    sock = socket.create_connection((broker.host, broker.port), timeout=10)
+    sock.sendall(_packet(0x10, body))
+    assert sock.recv(4) == b"\x20\x02\x00\x00", "no CONNACK accepting the client"
+    return sock
+
+
+def test_silent_client_is_disconnected_after_one_and_a_half_keepalives_and_its_will_published(
+    broker: Broker,
+) -> None:
+    """MQTT 3.1.1 §3.1.2.10: no control packet within 1.5 x keep alive -> the broker fails the connection
+    and publishes the will (a partition keeps the TCP connection open and silent: only this notices).
+    A client that keeps pinging keeps its session and its will unsent."""
+    import threading
+    import time
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    keepalive = 2
+    wills: dict[str, float] = {}
+    cond, subscribed = threading.Condition(), threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="will-watcher")
+    sub.on_subscribe = lambda *a, **k: subscribed.set()
+
+    def on_message(client, userdata, msg) -> None:
+        with cond:
+            wills[msg.topic] = time.monotonic()
+            cond.notify_all()
+
+    sub.on_message = on_message
+    sub.connect(broker.host, broker.port, keepalive=10)
+    sub.loop_start()
+    silent = pinging = None
+    try:
+        sub.subscribe("will/#", qos=0)
+        assert subscribed.wait(10), "no SUBACK"
+        silent = _connect_with_will(broker, "silent-device", keepalive, "will/silent")
+        pinging = _connect_with_will(broker, "pinging-device", keepalive, "will/pinging")
+        began = time.monotonic()
+        pacing = threading.Event()
+        while time.monotonic() - began < 2.5 * keepalive:  # well past the silent client's 1.5 x keepalive
+            pinging.sendall(b"\xc0\x00")  # PINGREQ
+            assert pinging.recv(2) == b"\xd0\x00", "no PINGRESP"
+            pacing.wait(keepalive / 2)  # the client's ping period is the behaviour under test
+        with cond:
+            cond.wait_for(lambda: "will/silent" in wills, timeout=5 * keepalive)
+            seen = dict(wills)
+        assert "will/silent" in seen, f"no will within {7.5 * keepalive:g}s of a silent client's CONNECT"
+        after = seen["will/silent"] - began
+        # the embedded broker times each client; mosquitto 2.0 sweeps keepalives on a coarse timer (~+2.5 s)
+        late = 1.0 if broker.kind == "embedded" else 4.0
+        assert 1.5 * keepalive - 0.2 <= after <= 1.5 * keepalive + late, f"{broker.kind}: will after {after:.2f}s"
+        assert "will/pinging" not in seen, "a client that pinged lost its connection"
+        assert silent.recv(1) == b"", "the broker did not close the silent client's connection"
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+        for sock in (silent, pinging):
+            if sock is not None:
+                sock.close()

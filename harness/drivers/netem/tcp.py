@@ -107,8 +107,8 @@ class _Pipe:
             if self.held_total > HIGH_WATER:
                 self.pause("hold")
             return
-        now = self.loop.time()
-        self._enqueue(now, data)
+        self._enqueue(self.loop.time(), data)
+        self._maybe_finish()
 
     def feed_eof(self) -> None:
         self.eof = True
@@ -125,6 +125,7 @@ class _Pipe:
         return model
 
     def _enqueue(self, now: float, data: bytes) -> None:
+        """Write ``data`` now or queue it; the caller finishes (EOF, cut) once all its data is in."""
         model = self._current_model()
         queue = self.queue
         for piece in _slices(data, model.segment):
@@ -139,8 +140,6 @@ class _Pipe:
                 self.timer = self.loop.call_at(queue[0][0], self._flush)
             if self.queued > HIGH_WATER:
                 self.pause("queue")
-        else:
-            self._maybe_finish()
 
     # --- data out -----------------------------------------------------------------------
     def _write(self, piece: bytes, arrival: float, now: float) -> None:
@@ -183,7 +182,11 @@ class _Pipe:
             self.pause("hold")
 
     def release_held(self) -> None:
-        """After a stall: send what was held, as if it arrived now (the stall itself is not 'delay')."""
+        """After a stall: send what was held, as if it arrived now (the stall itself is not 'delay').
+
+        The EOF (or close-after cut) that waited for the heal goes out once, after *all* held pieces
+        are written or queued: finishing after the first would half-close the destination under the rest.
+        """
         if not self.held:
             self._maybe_finish()  # an EOF or a close-after cut may have waited for the heal
             return
