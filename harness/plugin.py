@@ -107,9 +107,14 @@ def _duration_option(text: str) -> float:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """``scenarios/**/*.yaml`` are tests."""
+    """``scenarios/**/*.yaml`` are tests, and so is a YAML file named on the command line (as pytest
+    collects a Python file given by name whatever ``python_files`` says)."""
     if file_path.suffix not in (".yaml", ".yml"):
         return None
+    from harness.scenario.items import ScenarioFile
+
+    if parent.session.isinitpath(file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
     dirs = set(parent.config.getini("scenario_dirs"))
     try:
         parts = file_path.parent.relative_to(parent.config.rootpath).parts
@@ -117,8 +122,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         parts = file_path.parent.parts
     if not dirs & set(parts):
         return None
-    from harness.scenario.items import ScenarioFile
-
     return ScenarioFile.from_parent(parent, path=file_path)
 
 

@@ -8,6 +8,7 @@ traceback.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,19 @@ class InvalidScenario(Exception):
 
 
 class ScenarioFile(pytest.File):
+    """One scenario file. Its node id names the file relative to the rootdir, as pytest's own ids do; a file
+    outside the rootdir keeps that rule with ``..`` segments (``../elsewhere/scenarios/x.yaml::x``) instead
+    of pytest's fallback of a path relative to the command-line argument, which is empty when the
+    argument is the file itself (``::x``: the file lost from its id)."""
+
+    @classmethod
+    def from_parent(cls, parent: pytest.Collector, **kw: Any) -> ScenarioFile:  # type: ignore[override]
+        path = kw["path"]
+        root = parent.config.rootpath
+        if "nodeid" not in kw and not path.is_relative_to(root):
+            kw["nodeid"] = Path(os.path.relpath(path, root)).as_posix()
+        return super().from_parent(parent, **kw)  # type: ignore[no-any-return]
+
     def collect(self) -> Any:
         root = self.config.rootpath
         try:
@@ -46,7 +60,32 @@ class ScenarioFile(pytest.File):
         yield ScenarioItem.from_parent(self, name=loaded.scenario.scenario, loaded=loaded)
 
 
-class InvalidScenarioItem(pytest.Item):
+class _FixtureSupport(pytest.Item):
+    """What pytest's own non-Python item (``DoctestItem``) carries so that fixtures and other plugins work:
+    ``fixturenames``, ``funcargs``, ``_fixtureinfo`` and a request. Autouse fixtures (a lab's conftest,
+    labgrid's, allure's) run for scenario items, and plugins that read ``item.fixturenames`` (labgrid's
+    ``pytest_runtest_setup``) find a list, not an AttributeError."""
+
+    obj = None  # no test function (FixtureRequest.function and allure's title lookup read it)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        info = self.session._fixturemanager.getfixtureinfo(node=self, func=None, cls=None)
+        self._fixtureinfo = info
+        self.fixturenames = info.names_closure
+        self._initrequest()
+
+    def _initrequest(self) -> None:  # also called by pytest's runner when an item is run again
+        from _pytest.fixtures import TopRequest
+
+        self.funcargs: dict[str, object] = {}
+        self._request = TopRequest(self, _ispytest=True)  # type: ignore[arg-type]
+
+    def setup(self) -> None:
+        self._request._fillfixtures()
+
+
+class InvalidScenarioItem(_FixtureSupport):
     def __init__(self, *, error: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.error = error
@@ -63,7 +102,7 @@ class InvalidScenarioItem(pytest.Item):
         return self.path, 0, f"scenario file {self.path.name} (invalid)"
 
 
-class ScenarioItem(pytest.Item):
+class ScenarioItem(_FixtureSupport):
     def __init__(self, *, loaded: LoadedScenario, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.loaded = loaded
