@@ -142,7 +142,7 @@ def allure_attachments(
     """Attach console log, journal excerpt, time-series plot and pcaps to the current test; returns names."""
     import allure
 
-    from harness.report.plots import timeseries
+    from harness.report.slice_plot import slice_png
 
     names = []
     if console_text:
@@ -157,8 +157,7 @@ def allure_attachments(
             extension="jsonl",
         )
         names.append("journal excerpt")
-        a = a or window_analysis(records)
-        png = timeseries(a)  # the test's own slice; trend plots belong to the soak report
+        png = slice_png(records, "test")  # the test's own slice; trend plots belong to the soak report
         if png is not None:
             allure.attach(png, name="timeseries.png", attachment_type=allure.attachment_type.PNG)
             names.append("timeseries.png")
@@ -187,6 +186,22 @@ def _firmware(a: Analysis) -> dict[str, list[str]]:
     from harness.report.analysis import firmware_versions
 
     return firmware_versions(a)
+
+
+def firmware_of(records: list[dict[str, Any]], version_pattern: str | None = None) -> list[str]:
+    """Every firmware version the slice shows, sorted: telemetry ``fw``, committed OTA versions, and console
+    lines matching the device profile's version pattern (a ``version`` command a scenario ran)."""
+    if not records:
+        return []
+    found = {v for vs in _firmware(window_analysis(records)).values() for v in vs}
+    if version_pattern:
+        import re
+
+        pattern = re.compile(version_pattern)
+        for r in records:
+            if r.get("kind") == "console" and (m := pattern.search(str(r.get("line", "")))):
+                found.add(m.group("version") if "version" in pattern.groupindex else m.group(0))
+    return sorted(found)
 
 
 def finish_run(folder: Path, journal: Journal | None = None) -> Any:

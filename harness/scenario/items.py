@@ -8,6 +8,7 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -21,7 +22,9 @@ from harness.scenario.runner import ScenarioContext, ScenarioResult, ScenarioRun
 from harness.units import format_duration
 
 
-class ScenarioFailed(Exception):
+class ScenarioFailed(AssertionError):
+    """The device did not do what the scenario expects: a test failure (Allure: failed, not broken)."""
+
     def __init__(self, result: ScenarioResult, console_lines: list[str]) -> None:
         self.result = result
         self.console_lines = console_lines
@@ -103,6 +106,10 @@ class InvalidScenarioItem(_FixtureSupport):
 
 
 class ScenarioItem(_FixtureSupport):
+    #: The plugin's generic per-test Allure/JUnit reporting leaves this item alone: it reports itself,
+    #: from its own result, including the first scenario of a run (opened before the journal existed).
+    harness_reports_itself = True
+
     def __init__(self, *, loaded: LoadedScenario, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.loaded = loaded
@@ -149,15 +156,43 @@ class ScenarioItem(_FixtureSupport):
         runner = ScenarioRunner(
             self.loaded, ctx, duration=duration, seed=seed, progress=self._progress_printer()
         )
-        result = runner.run()
+        tap = state.journal.tap()  # the scenario's slice, for JUnit properties and Allure
+        try:
+            result = runner.run()
+        finally:
+            records = state.journal.untap(tap)
         for key, value in result.metrics.items():
             if isinstance(value, int | float | str) and value is not None:
                 self.user_properties.append((f"metric.{key}", value))
         self.user_properties.append(("scenario.seed", result.seed))
         self.user_properties.append(("scenario.injections", " ".join(result.fired)))
+        self._report(result, records, console, mark, state.spec.name, rig.dut)
         if not result.passed:
             lines = console.lines_since(mark) if console is not None and mark is not None else []
             raise ScenarioFailed(result, lines)
+
+    def _report(self, result: ScenarioResult, records: list[dict[str, Any]], console: Any, mark: Any,
+                rig: str, dut: Any) -> None:  # fmt: skip
+        """JUnit properties (each check's measured value, the key metrics) and, with allure-pytest, the
+        scenario's steps, checks, labels and attachments."""
+        from harness.report.allure_scenario import allure_scenario, check_properties
+        from harness.report.pytest_support import add_junit_properties, allure_active, firmware_of
+
+        self.user_properties.extend(check_properties(result))
+        add_junit_properties(self, records)
+        if allure_active(self.config):
+            from harness.plugin import _format_console
+
+            text = None
+            if console is not None and mark is not None:
+                text = _format_console(console.timed_lines_since(mark))
+            profile = getattr(dut, "profile", None)
+            pattern = profile.version.pattern if profile is not None and profile.version is not None else None
+            firmware = firmware_of(records, pattern)
+            if not firmware and result.passed and profile is not None and not state_broken(self):
+                with contextlib.suppress(HarnessError):  # the label is worth one command, not a failure
+                    firmware = [dut.version()]
+            allure_scenario(result, records, rig=rig, firmware=firmware, console_text=text)
 
     def _progress_printer(self) -> Any:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -195,6 +230,12 @@ class ScenarioItem(_FixtureSupport):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, f"scenario: {self.loaded.scenario.scenario}"
+
+
+def state_broken(item: pytest.Item) -> bool:
+    from harness.plugin import STATE
+
+    return bool(item.config.stash[STATE].broken)
 
 
 def format_failure(loaded: LoadedScenario, failure: ScenarioFailed) -> str:
