@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,9 @@ from harness.errors import ConfigError, HarnessError
 from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.runner import ScenarioContext, ScenarioResult, ScenarioRunner
 from harness.units import format_duration
+
+#: How long the firmware query for the Allure label may take after a scenario that showed no version.
+VERSION_QUERY_TIMEOUT = 2.0
 
 
 class ScenarioFailed(AssertionError):
@@ -153,14 +155,21 @@ class ScenarioItem(_FixtureSupport):
         mark = console.mark() if console is not None else None
         duration = self.config.getoption("harness_scenario_duration", None)
         seed = self.config.getoption("harness_scenario_seed", None)
-        runner = ScenarioRunner(
-            self.loaded, ctx, duration=duration, seed=seed, progress=self._progress_printer()
-        )
+        from harness.scenario.progress import make_progress
+
+        progress = make_progress(self.config, self.loaded.scenario.scenario, telemetry)
+        runner = ScenarioRunner(self.loaded, ctx, duration=duration, seed=seed, progress=progress,
+                                progress_every=progress.every if progress is not None else 10.0)  # fmt: skip
+        if progress is not None:
+            progress.runner = runner
         tap = state.journal.tap()  # the scenario's slice, for JUnit properties and Allure
+        finished: ScenarioResult | None = None
         try:
-            result = runner.run()
+            result = finished = runner.run()
         finally:
             records = state.journal.untap(tap)
+            if progress is not None:
+                progress.finish(self.nodeid, finished)
         for key, value in result.metrics.items():
             if isinstance(value, int | float | str) and value is not None:
                 self.user_properties.append((f"metric.{key}", value))
@@ -176,7 +185,7 @@ class ScenarioItem(_FixtureSupport):
         """JUnit properties (each check's measured value, the key metrics) and, with allure-pytest, the
         scenario's steps, checks, labels and attachments."""
         from harness.report.allure_scenario import allure_scenario, check_properties
-        from harness.report.pytest_support import add_junit_properties, allure_active, firmware_of
+        from harness.report.pytest_support import add_junit_properties, allure_active, firmware_of, versions_in
 
         self.user_properties.extend(check_properties(result))
         add_junit_properties(self, records)
@@ -190,36 +199,10 @@ class ScenarioItem(_FixtureSupport):
             pattern = profile.version.pattern if profile is not None and profile.version is not None else None
             firmware = firmware_of(records, pattern)
             if not firmware and result.passed and profile is not None and not state_broken(self):
-                with contextlib.suppress(HarnessError):  # the label is worth one command, not a failure
-                    firmware = [dut.version()]
+                with contextlib.suppress(HarnessError):  # the label is worth one short command, not a failure
+                    out = dut.command(profile.version.command, timeout=VERSION_QUERY_TIMEOUT, check=False)
+                    firmware = sorted(versions_in(out.splitlines(), pattern or profile.version.pattern))
             allure_scenario(result, records, rig=rig, firmware=firmware, console_text=text)
-
-    def _progress_printer(self) -> Any:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        sc = self.loaded.scenario
-        duration = self.config.getoption("harness_scenario_duration", None) or sc.duration
-        if reporter is None or not duration or duration < 30:
-            return None
-        started = time.monotonic()
-        last = [0.0]
-
-        def show(elapsed: float, total: float | None, counters: dict[str, int]) -> None:
-            now = time.monotonic()
-            if now - last[0] < 10 and elapsed < (total or 0):
-                return
-            last[0] = now
-            from harness.units import format_duration
-
-            eta = f", ETA {format_duration(max(0.0, (total or 0) - elapsed))}" if total else ""
-            done = min(1.0, elapsed / total) if total else 0.0
-            bar = "#" * int(done * 20) + "-" * (20 - int(done * 20))
-            counts = ", ".join(f"{k} {v}" for k, v in counters.items())
-            reporter.write_line(
-                f"[{sc.scenario}] [{bar}] {format_duration(elapsed)} elapsed{eta}; {counts} "
-                f"(wall {format_duration(now - started)})"
-            )
-
-        return show
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ScenarioFailed):
