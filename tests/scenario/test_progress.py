@@ -81,3 +81,69 @@ def test_harness_run_prints_each_path_once(pytester: pytest.Pytester) -> None:
     assert out.count("summary.md") == 1, out
     result.stdout.fnmatch_lines(["harness: complete run; *", "harness: report *reports/r1/soak.html*",
                                  "harness: beside it: results.json, summary.md, export/ (* files)"])  # fmt: skip
+
+
+class _Reporter:
+    """What ScenarioProgress uses of pytest's TerminalReporter, recorded."""
+
+    showlongtestinfo = False
+    showfspath = True
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self._tw = type("TW", (), {"fullwidth": 60})()
+
+    def ensure_newline(self) -> None:
+        self.calls.append(("newline", ""))
+
+    def rewrite(self, line: str, erase: bool = False) -> None:
+        self.calls.append(("rewrite", line))
+
+    def write(self, text: str, flush: bool = False) -> None:
+        self.calls.append(("write", text))
+
+    def line(self, text: str) -> None:
+        self.calls.append(("line", text))
+
+    def write_fspath_result(self, nodeid: str, res: str) -> None:
+        self.calls.append(("fspath", nodeid))
+
+
+class _Telemetry:
+    def __init__(self) -> None:
+        self.summaries = 0
+
+    def count(self) -> int:
+        return 5
+
+    def summary(self) -> object:
+        self.summaries += 1
+        return type("Acc", (), {"lost": lambda self, cause=None: 1 if cause == "unexplained" else 2})()
+
+
+def test_tty_line_is_redrawn_in_place_once_a_second_and_fits_the_terminal() -> None:
+    from harness.scenario.progress import ScenarioProgress
+
+    reporter, telemetry = _Reporter(), _Telemetry()
+    progress = ScenarioProgress(reporter, None, "soak", tty=True, telemetry=telemetry)
+    progress.runner = type("R", (), {"phase": "soaking until 3m", "counters": {"steps": 2, "injections": 1}})()
+    for elapsed in (0.4, 1.0, 1.3, 2.0, 2.9, 3.1):
+        progress(elapsed, 180.0, {"steps": 2, "injections": 1})
+    assert [c[0] for c in reporter.calls] == ["newline", "rewrite", "rewrite", "rewrite"]
+    assert all(len(text) <= 59 for kind, text in reporter.calls if kind == "rewrite")
+    assert reporter.calls[1][1].startswith("[soak] 1s of 3m (1%) | soaking until 3m")
+    progress.line(6.5, 180.0, {})
+    assert telemetry.summaries == 2, "loss recomputed more often than every 5 s on a terminal"
+    assert progress.line(7.0, 180.0, {}).endswith("telemetry 5 msgs, 2 lost (1 unexplained)")
+    result = type("Res", (), {"passed": False, "elapsed": 4.0, "duration": 180.0})()
+    progress.finish("scenarios/soak.yaml::soak", result)
+    assert reporter.calls[-2][0] == "rewrite" and "done: FAILED" in reporter.calls[-2][1]
+    assert reporter.calls[-1] == ("fspath", "scenarios/soak.yaml::soak")
+
+
+def test_quiet_terminal_shows_no_live_line_but_a_log_keeps_its_minute_lines() -> None:
+    from harness.scenario.progress import ScenarioProgress
+
+    assert not ScenarioProgress(_Reporter(), None, "s", tty=True, quiet=1).enabled
+    assert ScenarioProgress(_Reporter(), None, "s", tty=False, quiet=1).enabled
+    assert not ScenarioProgress(_Reporter(), None, "s", tty=False, quiet=2).enabled
