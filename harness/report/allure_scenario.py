@@ -31,8 +31,11 @@ def check_properties(result: Any) -> list[tuple[str, str]]:
     for c in result.checks:
         seen[c.metric] = seen.get(c.metric, 0) + 1
         key = f"check.{c.metric}" + (f"#{seen[c.metric]}" if seen[c.metric] > 1 else "")
-        out += [(key, str(c.observed)), (f"{key}.limit", str(c.expected)),
-                (f"{key}.verdict", "pass" if c.passed else "fail")]  # fmt: skip
+        skipped = getattr(c, "skipped", "")  # a check that could not be judged says why
+        verdict = "skipped" if skipped else "pass" if c.passed else "fail"
+        out += [(key, str(c.observed)), (f"{key}.limit", str(c.expected)), (f"{key}.verdict", verdict)]
+        if skipped:
+            out.append((f"{key}.skipped", str(skipped)))
     if result.stopped_by is not None:
         out += [("check.stopped_by", result.stopped_by.text), ("check.stopped_by.measured", result.stopped_by.observed),
                 ("check.stopped_at_s", f"{result.stopped_at or 0.0:.3f}")]  # fmt: skip
@@ -118,8 +121,10 @@ def _checks(result: Any) -> None:
                 failure.append(f"measured {stopped.observed}, limit {stopped.expected}")
             outer.append("the run was stopped early")
         for c in result.checks:
-            with _step(f"{'ok' if c.passed else 'FAIL'} {c.text}: measured {c.observed}",
-                       {"measured": str(c.observed), "limit": str(c.expected)}) as failure:  # fmt: skip
+            skipped = getattr(c, "skipped", "")
+            mark = "skipped" if skipped else "ok" if c.passed else "FAIL"
+            params = {"measured": str(c.observed), "limit": str(c.expected)} | ({"skipped": skipped} if skipped else {})
+            with _step(f"{mark} {c.text}: measured {c.observed}", params) as failure:
                 if not c.passed:
                     failure.append(f"measured {c.observed}, limit {c.expected}")
         if passed < len(result.checks):
