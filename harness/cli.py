@@ -113,8 +113,7 @@ def _cmd_run(ns: argparse.Namespace) -> int:
     summary = folder / "summary.md"
     if summary.is_file():
         print()
-        print(summary.read_text(encoding="utf-8"))
-        print(f"report: {folder / 'soak.html'}  (summary.md, results.json, junit.xml, journal and export/ beside it)")
+        print(summary.read_text(encoding="utf-8"))  # the report's path is in pytest's summary, once
     return int(status)
 
 

@@ -86,6 +86,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("build_reports", "build the run's reports when it ends", type="bool", default=False)
     parser.addini("rig", "rig to run against (name or path)", default="twin")
+    parser.addini("scenario_progress_every", "how often a running scenario prints a progress line when the "
+                  "output is not a terminal (CI logs; e.g. 5m)", default="1m")  # fmt: skip
     parser.addini("scenario_dirs", "folders whose *.yaml files are scenarios", type="args", default=["scenarios"])
     parser.addini("reports_dir", "where runs write their folder", default="reports")
     parser.addini("rig_lock_dir", "where bench claims lock (default: <tmp>/iot-harness-locks)", default="")
@@ -107,9 +109,14 @@ def _duration_option(text: str) -> float:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """``scenarios/**/*.yaml`` are tests."""
+    """``scenarios/**/*.yaml`` are tests, and so is a YAML file named on the command line (as pytest
+    collects a Python file given by name whatever ``python_files`` says)."""
     if file_path.suffix not in (".yaml", ".yml"):
         return None
+    from harness.scenario.items import ScenarioFile
+
+    if parent.session.isinitpath(file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
     dirs = set(parent.config.getini("scenario_dirs"))
     try:
         parts = file_path.parent.relative_to(parent.config.rootpath).parts
@@ -117,8 +124,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         parts = file_path.parent.parts
     if not dirs & set(parts):
         return None
-    from harness.scenario.items import ScenarioFile
-
     return ScenarioFile.from_parent(parent, path=file_path)
 
 
@@ -384,7 +389,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         console, mark = marked
         text = _format_console(console.timed_lines_since(mark)) or "<no console output during the test>"
         report.sections.append((f"Captured console {console.name}", text))
-        if item.config.pluginmanager.hasplugin("allure_pytest"):
+        if item.config.pluginmanager.hasplugin("allure_listener"):
             import allure
 
             allure.attach(text, name=f"console {console.name}", attachment_type=allure.attachment_type.TEXT)
@@ -411,9 +416,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     """The test's slice of the journal: key metrics as JUnit properties, Allure labels/steps/attachments."""
     config = item.config
     state = config.stash[STATE]
-    allure = config.pluginmanager.hasplugin("allure_pytest")
+    allure = config.pluginmanager.hasplugin("allure_listener")
     journal = state._journal
     if journal is None or not (getattr(config.option, "xmlpath", None) or allure):
+        return (yield)
+    if getattr(item, "harness_reports_itself", False):
         return (yield)
     tap = journal.tap()
     try:
@@ -478,7 +485,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     for event in state.health_events:
         terminalreporter.write_line(f"rig health before {event.nodeid}: {event.message}", yellow=True)
-    if state.folder.is_dir():
+    if state.folder.is_dir() and (state.built is None or isinstance(state.built, str)):
         terminalreporter.write_line(f"harness: run {state.run_id} recorded in {state.folder}")
     if state.built is not None:
         from harness.report.pytest_support import terminal_lines

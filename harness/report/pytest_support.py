@@ -94,7 +94,9 @@ def add_junit_properties(item: pytest.Item, records: list[dict[str, Any]]) -> li
 
 
 def allure_active(config: pytest.Config) -> bool:
-    return bool(config.pluginmanager.hasplugin("allure_pytest"))
+    """allure-pytest is writing results (``--alluredir``): its listener is registered. The plugin module
+    itself is loaded whenever the package is installed, so its presence says nothing."""
+    return bool(config.pluginmanager.hasplugin("allure_listener"))
 
 
 def allure_labels(*, rig: str, firmware: Iterable[str] = (), scenario: str | None = None) -> None:
@@ -142,7 +144,7 @@ def allure_attachments(
     """Attach console log, journal excerpt, time-series plot and pcaps to the current test; returns names."""
     import allure
 
-    from harness.report.plots import timeseries
+    from harness.report.slice_plot import slice_png
 
     names = []
     if console_text:
@@ -157,8 +159,7 @@ def allure_attachments(
             extension="jsonl",
         )
         names.append("journal excerpt")
-        a = a or window_analysis(records)
-        png = timeseries(a)  # the test's own slice; trend plots belong to the soak report
+        png = slice_png(records, "test")  # the test's own slice; trend plots belong to the soak report
         if png is not None:
             allure.attach(png, name="timeseries.png", attachment_type=allure.attachment_type.PNG)
             names.append("timeseries.png")
@@ -189,6 +190,30 @@ def _firmware(a: Analysis) -> dict[str, list[str]]:
     return firmware_versions(a)
 
 
+def firmware_of(records: list[dict[str, Any]], version_pattern: str | None = None) -> list[str]:
+    """Every firmware version the slice shows, sorted: telemetry ``fw``, committed OTA versions, and console
+    lines matching the device profile's version pattern (a ``version`` command a scenario ran)."""
+    if not records:
+        return []
+    found = {v for vs in _firmware(window_analysis(records)).values() for v in vs}
+    if version_pattern:
+        lines = [str(r.get("line", "")) for r in records if r.get("kind") == "console"]
+        found.update(versions_in(lines, version_pattern))
+    return sorted(found)
+
+
+def versions_in(lines: Iterable[str], version_pattern: str) -> set[str]:
+    """The versions a device profile's version pattern finds in console lines (its group ``version``)."""
+    import re
+
+    pattern = re.compile(version_pattern)
+    found = set()
+    for line in lines:
+        if m := pattern.search(line):
+            found.add(m.group("version") if "version" in pattern.groupindex else m.group(0))
+    return found
+
+
 def finish_run(folder: Path, journal: Journal | None = None) -> Any:
     """Build every report of the finished run (controller side, after results.json); None without a folder.
 
@@ -209,9 +234,20 @@ def finish_run(folder: Path, journal: Journal | None = None) -> Any:
 
 
 def terminal_lines(built: Any) -> list[str]:
-    """What to print at the end of the pytest run: where the reports are and the soak verdict."""
+    """What to print at the end of the pytest run: the verdict, the report, and what else the run folder
+    holds, each path once (the folder is named by the report's own path)."""
     if built is None:
         return []
     if isinstance(built, str):
         return [built]
-    return [f"harness: report {built.soak.html}", *(f"harness: {line}" for line in built.lines()[1:])]
+    state = "complete run" if built.complete else "INCOMPLETE run (rebuilt from the journal as far as written)"
+    verdict = "PASS" if built.soak.passed else "ATTENTION: " + "; ".join(built.soak.problems)
+    beside = [p.name for p in (built.results, built.summary) if p.parent == built.folder]
+    if built.exported:
+        beside.append(f"{built.exported[0].parent.name}/ ({len(built.exported)} files)")
+    pngs = f" (+{len(built.soak.pngs)} PNG)" if built.soak.pngs else ""
+    return [
+        f"harness: {state}; {verdict}",
+        f"harness: report {built.soak.html}{pngs}",
+        f"harness: beside it: {', '.join(beside)}",
+    ]

@@ -8,7 +8,8 @@ traceback.
 
 from __future__ import annotations
 
-import time
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,13 @@ from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.runner import ScenarioContext, ScenarioResult, ScenarioRunner
 from harness.units import format_duration
 
+#: How long the firmware query for the Allure label may take after a scenario that showed no version.
+VERSION_QUERY_TIMEOUT = 2.0
 
-class ScenarioFailed(Exception):
+
+class ScenarioFailed(AssertionError):
+    """The device did not do what the scenario expects: a test failure (Allure: failed, not broken)."""
+
     def __init__(self, result: ScenarioResult, console_lines: list[str]) -> None:
         self.result = result
         self.console_lines = console_lines
@@ -32,6 +38,19 @@ class InvalidScenario(Exception):
 
 
 class ScenarioFile(pytest.File):
+    """One scenario file. Its node id names the file relative to the rootdir, as pytest's own ids do; a file
+    outside the rootdir keeps that rule with ``..`` segments (``../elsewhere/scenarios/x.yaml::x``) instead
+    of pytest's fallback of a path relative to the command-line argument, which is empty when the
+    argument is the file itself (``::x``: the file lost from its id)."""
+
+    @classmethod
+    def from_parent(cls, parent: pytest.Collector, **kw: Any) -> ScenarioFile:  # type: ignore[override]
+        path = kw["path"]
+        root = parent.config.rootpath
+        if "nodeid" not in kw and not path.is_relative_to(root):
+            kw["nodeid"] = Path(os.path.relpath(path, root)).as_posix()
+        return super().from_parent(parent, **kw)  # type: ignore[no-any-return]
+
     def collect(self) -> Any:
         root = self.config.rootpath
         try:
@@ -46,7 +65,32 @@ class ScenarioFile(pytest.File):
         yield ScenarioItem.from_parent(self, name=loaded.scenario.scenario, loaded=loaded)
 
 
-class InvalidScenarioItem(pytest.Item):
+class _FixtureSupport(pytest.Item):
+    """What pytest's own non-Python item (``DoctestItem``) carries so that fixtures and other plugins work:
+    ``fixturenames``, ``funcargs``, ``_fixtureinfo`` and a request. Autouse fixtures (a lab's conftest,
+    labgrid's, allure's) run for scenario items, and plugins that read ``item.fixturenames`` (labgrid's
+    ``pytest_runtest_setup``) find a list, not an AttributeError."""
+
+    obj = None  # no test function (FixtureRequest.function and allure's title lookup read it)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        info = self.session._fixturemanager.getfixtureinfo(node=self, func=None, cls=None)
+        self._fixtureinfo = info
+        self.fixturenames = info.names_closure
+        self._initrequest()
+
+    def _initrequest(self) -> None:  # also called by pytest's runner when an item is run again
+        from _pytest.fixtures import TopRequest
+
+        self.funcargs: dict[str, object] = {}
+        self._request = TopRequest(self, _ispytest=True)  # type: ignore[arg-type]
+
+    def setup(self) -> None:
+        self._request._fillfixtures()
+
+
+class InvalidScenarioItem(_FixtureSupport):
     def __init__(self, *, error: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.error = error
@@ -63,7 +107,11 @@ class InvalidScenarioItem(pytest.Item):
         return self.path, 0, f"scenario file {self.path.name} (invalid)"
 
 
-class ScenarioItem(pytest.Item):
+class ScenarioItem(_FixtureSupport):
+    #: The plugin's generic per-test Allure/JUnit reporting leaves this item alone: it reports itself,
+    #: from its own result, including the first scenario of a run (opened before the journal existed).
+    harness_reports_itself = True
+
     def __init__(self, *, loaded: LoadedScenario, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.loaded = loaded
@@ -110,45 +158,54 @@ class ScenarioItem(pytest.Item):
         mark = console.mark() if console is not None else None
         duration = self.config.getoption("harness_scenario_duration", None)
         seed = self.config.getoption("harness_scenario_seed", None)
-        runner = ScenarioRunner(
-            self.loaded, ctx, duration=duration, seed=seed, progress=self._progress_printer()
-        )
-        result = runner.run()
+        from harness.scenario.progress import make_progress
+
+        progress = make_progress(self.config, self.loaded.scenario.scenario, telemetry)
+        runner = ScenarioRunner(self.loaded, ctx, duration=duration, seed=seed, progress=progress,
+                                progress_every=progress.every if progress is not None else 10.0)  # fmt: skip
+        if progress is not None:
+            progress.runner = runner
+        tap = state.journal.tap()  # the scenario's slice, for JUnit properties and Allure
+        finished: ScenarioResult | None = None
+        try:
+            result = finished = runner.run()
+        finally:
+            records = state.journal.untap(tap)
+            if progress is not None:
+                progress.finish(self.nodeid, finished)
         for key, value in result.metrics.items():
             if isinstance(value, int | float | str) and value is not None:
                 self.user_properties.append((f"metric.{key}", value))
         self.user_properties.append(("scenario.seed", result.seed))
         self.user_properties.append(("scenario.injections", " ".join(result.fired)))
+        self._report(result, records, console, mark, state.spec.name, rig.dut)
         if not result.passed:
             lines = console.lines_since(mark) if console is not None and mark is not None else []
             raise ScenarioFailed(result, lines)
 
-    def _progress_printer(self) -> Any:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        sc = self.loaded.scenario
-        duration = self.config.getoption("harness_scenario_duration", None) or sc.duration
-        if reporter is None or not duration or duration < 30:
-            return None
-        started = time.monotonic()
-        last = [0.0]
+    def _report(self, result: ScenarioResult, records: list[dict[str, Any]], console: Any, mark: Any,
+                rig: str, dut: Any) -> None:  # fmt: skip
+        """JUnit properties (each check's measured value, the key metrics) and, with allure-pytest, the
+        scenario's steps, checks, labels and attachments."""
+        from harness.report.allure_scenario import allure_scenario, check_properties
+        from harness.report.pytest_support import add_junit_properties, allure_active, firmware_of, versions_in
 
-        def show(elapsed: float, total: float | None, counters: dict[str, int]) -> None:
-            now = time.monotonic()
-            if now - last[0] < 10 and elapsed < (total or 0):
-                return
-            last[0] = now
-            from harness.units import format_duration
+        self.user_properties.extend(check_properties(result))
+        add_junit_properties(self, records)
+        if allure_active(self.config):
+            from harness.plugin import _format_console
 
-            eta = f", ETA {format_duration(max(0.0, (total or 0) - elapsed))}" if total else ""
-            done = min(1.0, elapsed / total) if total else 0.0
-            bar = "#" * int(done * 20) + "-" * (20 - int(done * 20))
-            counts = ", ".join(f"{k} {v}" for k, v in counters.items())
-            reporter.write_line(
-                f"[{sc.scenario}] [{bar}] {format_duration(elapsed)} elapsed{eta}; {counts} "
-                f"(wall {format_duration(now - started)})"
-            )
-
-        return show
+            text = None
+            if console is not None and mark is not None:
+                text = _format_console(console.timed_lines_since(mark))
+            profile = getattr(dut, "profile", None)
+            pattern = profile.version.pattern if profile is not None and profile.version is not None else None
+            firmware = firmware_of(records, pattern)
+            if not firmware and result.passed and profile is not None and not state_broken(self):
+                with contextlib.suppress(HarnessError):  # the label is worth one short command, not a failure
+                    out = dut.command(profile.version.command, timeout=VERSION_QUERY_TIMEOUT, check=False)
+                    firmware = sorted(versions_in(out.splitlines(), pattern or profile.version.pattern))
+            allure_scenario(result, records, rig=rig, firmware=firmware, console_text=text)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ScenarioFailed):
@@ -159,6 +216,12 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, f"scenario: {self.loaded.scenario.scenario}"
+
+
+def state_broken(item: pytest.Item) -> bool:
+    from harness.plugin import STATE
+
+    return bool(item.config.stash[STATE].broken)
 
 
 def format_failure(loaded: LoadedScenario, failure: ScenarioFailed) -> str:

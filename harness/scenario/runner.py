@@ -106,6 +106,7 @@ class ScenarioRunner:
         self.check_every = check_every
         self.power_every = power_every
         self.counters = {"steps": 0, "injections": 0, "boots": 0}
+        self.phase = "starting"  # what the run does now, for progress: the running step, or the soak's wait
         self._stop = threading.Event()
         self._caused_boots = 0
         self._ota_updates = 0
@@ -131,6 +132,8 @@ class ScenarioRunner:
         watch = threading.Thread(target=self._watch, args=(tap, started["t"], result), name="scenario-checks",
                                  daemon=True)  # fmt: skip
         sampler = threading.Thread(target=self._sample_power, name="scenario-power", daemon=True)
+        # Progress on the runner's clock, during long steps too (a step may wait minutes for telemetry).
+        ticker = threading.Thread(target=self._tick, name="scenario-progress", daemon=True)
         try:
             if sc.network is not None:
                 self._apply_network(sc.network)
@@ -139,8 +142,11 @@ class ScenarioRunner:
                 watch.start()
             if self.ctx.power is not None and callable(getattr(self.ctx.power, "measure", None)):
                 sampler.start()
+            if self.progress is not None:
+                ticker.start()
             self._run_steps(sc.steps, "steps")
             if self.duration is not None:
+                self.phase = f"soaking until {format_duration(self.duration)}"
                 self._wait_until(self.duration)
         except StepFailed as exc:
             result.failed_step = exc
@@ -152,7 +158,7 @@ class ScenarioRunner:
             raise
         finally:
             self._stop.set()
-            for thread in (events, watch, sampler):
+            for thread in (events, watch, sampler, ticker):
                 if thread.is_alive():
                     thread.join(timeout=30)
             result.elapsed = self.clock.now() - self.t0
@@ -174,6 +180,7 @@ class ScenarioRunner:
                     self._run_steps(step.repeat.steps, f"{path}.repeat#{n + 1}.steps")
                 continue
             started = self.clock.now()
+            self.phase = f"{path} {step.label()}"
             try:
                 observed = self._do_step(step, path)
             except StepFailed:
@@ -414,13 +421,12 @@ class ScenarioRunner:
         return self.clock.wait(seconds, self._stop)
 
     def _wait_until(self, offset: float) -> bool:
-        """Wait until ``offset`` seconds after the scenario's start, reporting progress meanwhile."""
-        while True:
-            left = self.t0 + offset - self.clock.now()
-            if left <= 0:
-                return True
-            if not self.clock.wait(min(left, self.progress_every), self._stop):
-                return False
+        """Wait until ``offset`` seconds after the scenario's start."""
+        left = self.t0 + offset - self.clock.now()
+        return left <= 0 or self.clock.wait(left, self._stop)
+
+    def _tick(self) -> None:
+        while self.clock.wait(self.progress_every, self._stop):
             self._report_progress()
 
     def _report_progress(self) -> None:

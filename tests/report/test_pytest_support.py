@@ -100,7 +100,10 @@ def test_terminal_lines_name_the_report(
     monkeypatch.setattr(soak, "figures", lambda a: {})  # the page is tested elsewhere; spare the plotting
     folder, _ = soak_run
     lines = terminal_lines(finish_run(folder))
-    assert lines[0] == f"harness: report {folder / 'soak.html'}"
+    assert lines[0].startswith("harness: complete run; ")
+    assert lines[1].startswith(f"harness: report {folder / 'soak.html'}")
+    assert lines[2].startswith("harness: beside it: results.json, summary.md, export/ (")
+    assert sum(str(folder) in line for line in lines) == 1, lines  # each path once: the folder is the report's
     assert terminal_lines(None) == []
     assert terminal_lines(finish_run(folder / "missing")) == []
 
@@ -118,8 +121,9 @@ def test_reports_are_built_at_the_end_of_a_run_and_the_path_printed(pytester: py
     result.assert_outcomes(passed=1)
     folder = pytester.path / "reports" / "r1"
     result.stdout.fnmatch_lines(
-        [f"harness: report {folder / 'soak.html'}", "harness: results: *results.json"]
+        ["harness: complete run; *", f"harness: report {folder / 'soak.html'}*", "harness: beside it: results.json*"]
     )
+    assert result.stdout.str().count(str(folder)) == 1, "the run folder's path printed more than once"
     data = json.loads((folder / "results.json").read_text())
     assert data["complete"] is True and data["exit_status"] == 0
     assert data["tests"][0]["outcome"] == "passed"
