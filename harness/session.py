@@ -85,6 +85,9 @@ class HarnessSession:
             except HarnessError as exc:
                 self._out_of_service(f"could not bring up rig {self.spec.name!r} ({self.source}): {exc}")
                 raise RigError(self.broken) from exc
+            except BaseException:  # a bug or Ctrl-C while opening: nobody is using the bench either
+                self._give_back()
+                raise
             if self.claim is not None:
                 self.claim.update(state="open")
         return self._rig
@@ -94,6 +97,9 @@ class HarnessSession:
         worker (or run) waiting for it tries it and finds the same problem instead of waiting for us."""
         self.broken = problem
         self.journal.record("rig", action="broken", rig=self.spec.name, source=self.source, problem=problem)
+        self._give_back()
+
+    def _give_back(self) -> None:
         claim, self.claim = self.claim, None
         if claim is not None:
             claim.release()
@@ -132,12 +138,11 @@ class HarnessSession:
         else:
             start = _worker_index(self.worker)
             members = [choice.members[(start + i) % len(choice.members)] for i in range(len(choice.members))]
-            for member in members:
-                claim = try_claim(member, resource_keys(member.spec), lock_dir, {**who, "rig": member.spec.name})
-                if claim is not None:
-                    break
-            else:
+            tried = (try_claim(m, resource_keys(m.spec), lock_dir, {**who, "rig": m.spec.name}) for m in members)
+            free = next((c for c in tried if c is not None), None)  # tries members until one is free
+            if free is None:
                 return False
+            claim = free
         self.claim = claim
         self.spec, self.source = claim.candidate.spec, claim.candidate.source
         self.journal.record("rig", action="claimed", rig=self.spec.name, source=self.source, pool=choice.pool,

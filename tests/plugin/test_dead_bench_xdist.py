@@ -105,3 +105,53 @@ def test_every_worker_fails_its_tests_with_the_dead_benchs_problem(
     summary = [line for line in result.stdout.lines if line.startswith("harness: ") and "failed" in line]
     assert summary == [f"harness: {needing} tests failed: {problem} (harness rig check lab3 opens each part and "
                        "reports it)"], out
+
+
+def _hold(dead_bench: Path, tmp_path: Path, state: str):
+    from harness.rig.claim import resource_keys, try_claim
+    from harness.rig.loader import load_rig_file
+
+    spec = load_rig_file(dead_bench)
+    held = try_claim(spec, resource_keys(spec), tmp_path / "locks",
+                     {"worker": "gw0", "run_id": "other", "rig": "lab3", "state": state})  # fmt: skip
+    assert held is not None
+    return held
+
+
+def _serial(pytester: pytest.Pytester, tmp_path: Path) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        "--rig", "lab3", f"--rig-lock-dir={tmp_path / 'locks'}", f"--reports-dir={tmp_path / 'reports'}",
+        "--run-id", "r", "--rig-claim-timeout", "500ms", "-p", "no:cacheprovider", timeout=120,
+    )  # fmt: skip
+
+
+def test_collection_waits_for_a_holder_still_opening_the_bench_then_tries_it(
+    pytester: pytest.Pytester, tmp_path: Path, dead_bench: Path
+) -> None:
+    """The holder (as another worker would) finds the bench dead and gives it back while this run collects."""
+    import threading
+
+    held = _hold(dead_bench, tmp_path, "opening")
+    gave_back = threading.Timer(1.0, held.release)  # the holder's failed open, a second into our collection
+    gave_back.start()
+    try:
+        result = _serial(pytester, tmp_path)
+    finally:
+        gave_back.cancel()
+        held.release()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stderr.fnmatch_lines(["ERROR: rig is out of service: could not bring up rig 'lab3' (rigs/lab3.yaml): "
+                                 "power lab3:psu: cannot open *Connection refused*"])  # fmt: skip
+
+
+def test_a_holder_with_the_bench_open_is_left_alone(
+    pytester: pytest.Pytester, tmp_path: Path, dead_bench: Path
+) -> None:
+    held = _hold(dead_bench, tmp_path, "open")
+    try:
+        result = _serial(pytester, tmp_path)
+    finally:
+        held.release()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # nothing opened at collection: the tests wait, then fail
+    result.stdout.fnmatch_lines(["*rig is out of service: rig 'lab3': no rig free after waiting 0.5s: lab3 held by "
+                                 "worker gw0 of run other*"])  # fmt: skip
