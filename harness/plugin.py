@@ -485,6 +485,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     for event in state.health_events:
         terminalreporter.write_line(f"rig health before {event.nodeid}: {event.message}", yellow=True)
+    from harness.rig.preflight import out_of_service_summary
+
+    ref = config.getoption("harness_rig") or config.getini("rig") or "twin"
+    for line in out_of_service_summary(terminalreporter.stats, str(ref)):
+        terminalreporter.write_line(line, red=True)
     if state.folder.is_dir() and (state.built is None or isinstance(state.built, str)):
         terminalreporter.write_line(f"harness: run {state.run_id} recorded in {state.folder}")
     if state.built is not None:

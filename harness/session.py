@@ -77,37 +77,89 @@ class HarnessSession:
             try:
                 self._claim_bench()
             except RigError as exc:
-                self.broken = str(exc)
+                self._out_of_service(str(exc))
                 raise
-            self.workdir = make_scratch(f"rig-{self.worker}")  # swept by the next run if this one is killed
+            self.workdir = self.workdir or make_scratch(f"rig-{self.worker}")  # swept by the next run if killed
             try:
                 self._rig = Rig.open(self.spec, self.source, self.workdir, self.journal)
             except HarnessError as exc:
-                self.broken = f"could not bring up rig {self.spec.name!r} ({self.source}): {exc}"
+                self._out_of_service(f"could not bring up rig {self.spec.name!r} ({self.source}): {exc}")
                 raise RigError(self.broken) from exc
+            except BaseException:  # a bug or Ctrl-C while opening: nobody is using the bench either
+                self._give_back()
+                raise
+            if self.claim is not None:
+                self.claim.update(state="open")
         return self._rig
 
-    def _claim_bench(self) -> None:
-        """A bench serves one process at a time: claim this rig, or a free one of the pool (a twin rig
-        needs no claim: every process starts its own twin)."""
-        from harness.rig.claim import DEFAULT_LOCK_DIR, claim_one, resource_keys
+    def _out_of_service(self, problem: str) -> None:
+        """The rig could not be brought up: say so once, and give the bench back at once, so another
+        worker (or run) waiting for it tries it and finds the same problem instead of waiting for us."""
+        self.broken = problem
+        self.journal.record("rig", action="broken", rig=self.spec.name, source=self.source, problem=problem)
+        self._give_back()
+
+    def _give_back(self) -> None:
+        claim, self.claim = self.claim, None
+        if claim is not None:
+            claim.release()
+            self.journal.record("rig", action="released", rig=self.spec.name)
+
+    def _members(self) -> Any:
         from harness.rig.pool import Member, RigChoice
 
-        choice = self.choice if self.choice is not None else RigChoice([Member(self.spec, self.source)])
-        if self.claim is not None or not any(resource_keys(m.spec) for m in choice.members):
-            return
+        return self.choice if self.choice is not None else RigChoice([Member(self.spec, self.source)])
+
+    def needs_claim(self) -> bool:
+        """This rig is a bench (or a pool of them): a process must claim one before opening it."""
+        from harness.rig.claim import resource_keys
+
+        return any(resource_keys(m.spec) for m in self._members().members)
+
+    def _claim_bench(self, *, wait: bool = True) -> bool:
+        """A bench serves one process at a time: claim this rig, or a free one of the pool (a twin rig
+        needs no claim: every process starts its own). ``wait=False``: only if one is free now.
+        True when this process holds a claim (or needs none)."""
+        from harness.rig.claim import DEFAULT_LOCK_DIR, claim_one, resource_keys, try_claim
+
+        choice = self._members()
+        if self.claim is not None or not self.needs_claim():
+            return True
         what = f"pool {choice.pool!r}" if choice.pool else f"rig {self.spec.name!r}"
-        claim = claim_one(
-            choice.members, lambda m: resource_keys(m.spec), lambda m: m.spec.name,
-            lock_dir=self.lock_dir or DEFAULT_LOCK_DIR, who={"worker": self.worker, "run_id": self.run_id},
-            timeout=self.claim_timeout if self.claim_timeout is not None else choice.claim_timeout,
-            start=_worker_index(self.worker), what=what,
-            on_wait=lambda busy: self.journal.record("rig", action="waiting", pool=choice.pool, busy=busy),
-        )  # fmt: skip
+        lock_dir = self.lock_dir or DEFAULT_LOCK_DIR
+        who = {"worker": self.worker, "run_id": self.run_id, "state": "opening"}
+        if wait:
+            claim = claim_one(
+                choice.members, lambda m: resource_keys(m.spec), lambda m: m.spec.name, lock_dir=lock_dir, who=who,
+                timeout=self.claim_timeout if self.claim_timeout is not None else choice.claim_timeout,
+                start=_worker_index(self.worker), what=what,
+                on_wait=lambda busy: self.journal.record("rig", action="waiting", pool=choice.pool, busy=busy),
+            )  # fmt: skip
+        else:
+            start = _worker_index(self.worker)
+            members = [choice.members[(start + i) % len(choice.members)] for i in range(len(choice.members))]
+            tried = (try_claim(m, resource_keys(m.spec), lock_dir, {**who, "rig": m.spec.name}) for m in members)
+            free = next((c for c in tried if c is not None), None)  # tries members until one is free
+            if free is None:
+                return False
+            claim = free
         self.claim = claim
         self.spec, self.source = claim.candidate.spec, claim.candidate.source
         self.journal.record("rig", action="claimed", rig=self.spec.name, source=self.source, pool=choice.pool,
                             waited=round(claim.waited, 3), resources=claim.keys)  # fmt: skip
+        return True
+
+    def claim_bench_now(self) -> bool:
+        """Claim a free bench without waiting (collection must not wait for a bench in use: xdist starts
+        no test until every worker has collected). True when this process now holds one."""
+        return self._claim_bench(wait=False)
+
+    def bench_holders(self) -> list[Any]:
+        """Who holds the benches this process could claim (harness.rig.claim.Holder, held ones only)."""
+        from harness.rig.claim import DEFAULT_LOCK_DIR, holders, resource_keys
+
+        lock_dir = self.lock_dir or DEFAULT_LOCK_DIR
+        return [h for m in self._members().members for h in holders(resource_keys(m.spec), lock_dir)]
 
     def services(self) -> Any:
         """The rig's broker, impairment point and collector, started on first use, device wired to them."""

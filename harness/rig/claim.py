@@ -8,7 +8,10 @@ board still exclude each other. A claim takes every lock of one rig or none of t
 
 The locks are ``flock(2)`` locks: the kernel drops them when the holder's process ends, however it
 ends, so a crashed run never leaves a board claimed. Each lock file holds a line of JSON saying who
-holds it (pid, host, worker, run, since), which is what a waiting or timed-out claim reports.
+holds it (pid, host, worker, run, since), which is what a waiting or timed-out claim reports, and,
+for a pytest run, whether the holder is still ``opening`` the bench or has it ``open``: a holder that
+is opening will soon either hold an open bench or give the claim back because the bench is dead, so
+a run's collection waits for that answer (harness.rig.preflight) instead of taking "busy" for "fine".
 
 There is no event for "a lock became free", and a blocking ``flock`` cannot time out: a claim that
 finds every candidate taken polls, with a bounded interval and an overall deadline, and journals
@@ -81,6 +84,13 @@ class Claim:
     keys: list[str]
     waited: float = 0.0
     _fds: list[int] = field(default_factory=list, repr=False)
+    _record: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def update(self, **fields: Any) -> None:
+        """Say more about this claim in its lock files (``state="open"``); readers see the old record or
+        the new one, never an empty file."""
+        self._record = {**self._record, **fields}
+        _write_record(self._fds, self._record)
 
     def release(self) -> None:
         fds, self._fds = self._fds, []
@@ -95,10 +105,23 @@ class Claim:
         return bool(self._fds)
 
 
+def _write_record(fds: Sequence[int], record: dict[str, Any]) -> None:
+    data = json.dumps(record).encode() + b"\n"
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.pwrite(fd, data, 0)  # then cut what a longer record left behind: no moment without a record
+            os.ftruncate(fd, len(data))
+
+
 @dataclass(frozen=True)
 class Holder:
     key: str
     info: dict[str, Any]
+
+    @property
+    def opening(self) -> bool:
+        """The holder is still bringing the bench up (or has not written who it is yet)."""
+        return not self.info or self.info.get("state") == "opening"
 
     def describe(self) -> str:
         i = self.info
@@ -128,11 +151,9 @@ def try_claim(candidate: Any, keys: Sequence[str], lock_dir: Path, who: dict[str
         for held in fds:
             os.close(held)
         raise RigError(f"cannot lock rig resources in {lock_dir}: {exc}") from None
-    record = json.dumps({**who, "pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode()
-    for fd in fds:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record + b"\n", 0)
-    return Claim(candidate, list(keys), _fds=fds)
+    record = {**who, "pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+    _write_record(fds, record)
+    return Claim(candidate, list(keys), _fds=fds, _record=record)
 
 
 def holders(keys: Sequence[str], lock_dir: Path) -> list[Holder]:
