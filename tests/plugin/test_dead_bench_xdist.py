@@ -8,7 +8,6 @@ connections, as a board unplugged from a lab host and a supply switched off woul
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 from collections.abc import Iterator
@@ -16,10 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from harness.report.journal import read_run
+
 QUIET = "profile:\n  name: quiet\n  prompt: '$ '\n  boot_done: '^READY'\n"
 
 TESTS = """\
 import pytest
+
+from harness.report.journal import read_run
 
 @pytest.mark.requires("console", "power")
 @pytest.mark.parametrize("n", range(4))
@@ -59,7 +62,7 @@ def dead_bench(pytester: pytest.Pytester, tmp_path: Path, closed_port: int) -> P
 
 
 def _journals(folder: Path) -> list[dict]:
-    return [json.loads(line) for p in sorted(folder.glob("journal*.jsonl")) for line in p.read_text().splitlines()]
+    return read_run(folder)
 
 
 @pytest.mark.parametrize(("dist", "needing"), [("load", 8), ("each", 16)])  # each: both workers run every test

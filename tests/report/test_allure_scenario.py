@@ -87,7 +87,7 @@ def _checks_are_steps_with_measured_and_limit(run: tuple[Path, pytest.RunResult]
     assert checks["name"] == "checks: 3 of 3 passed" and checks["status"] == "passed"
     boot = next(s for s in checks["steps"] if "boot.time.p95" in s["name"])
     params = {p["name"]: p["value"] for p in boot["parameters"]}
-    assert params["limit"] == "< 2s" and params["measured"].endswith("ms")
+    assert params["limit"] == "< 2 s" and params["measured"].endswith("ms")
     broken = _allure(run[0])["smoke-broken"]
     [checks] = [s for s in broken["steps"] if s["name"].startswith("checks:")]
     assert checks["status"] == "failed"
@@ -112,7 +112,7 @@ def _junit_properties_carry_each_checks_measured_value(run: tuple[Path, pytest.R
     cases = {c.get("name"): c for c in ET.parse(run[0] / "junit.xml").iter("testcase")}
     props = {p.get("name"): p.get("value") for p in cases["smoke"].iter("property")}
     assert props["check.steps.failed"] == "0" and props["check.steps.failed.verdict"] == "pass"
-    assert props["check.boot.time.p95.limit"] == "< 2s" and props["check.boot.time.p95"].endswith("ms")
+    assert props["check.boot.time.p95.limit"] == "< 2 s" and props["check.boot.time.p95"].endswith("ms")
     assert props["check.reboots.unexpected"] == "0"
     assert props["harness.boot.time.p50"]  # the key metrics, as Python tests get them
     broken = {p.get("name"): p.get("value") for p in cases["smoke-broken"].iter("property")}
