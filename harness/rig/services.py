@@ -128,26 +128,31 @@ class TelemetryView:
     """The run's telemetry seen from one test: counts, waits and accounting start at the test's start.
 
     One collector serves the whole run (so the journal holds each message once); each test gets a
-    view that ignores what arrived before it began.
+    view that ignores what arrived before it began. Counts and count waits count *new* messages
+    (the first arrival of a seq): a QoS 1 redelivery of a seq received earlier is not new telemetry.
     """
 
     def __init__(self, collector: Any, device: str | None = None) -> None:
         self.collector = collector
         self.device = device
         self.t0 = time.time()
-        self._skip = len(collector.messages(device))
+        self._skip, self._skip_new = collector.marks(device)
 
-    def messages(self) -> list[Any]:
-        return self.collector.messages(self.device)[self._skip :]
+    def messages(self, *, duplicates: bool = True) -> list[Any]:
+        """Every arrival since the test began (``duplicates=False``: the new messages only)."""
+        if duplicates:
+            return self.collector.messages(self.device)[self._skip :]
+        return self.collector.messages(self.device, duplicates=False)[self._skip_new :]
 
     def count(self) -> int:
-        return len(self.messages())
+        """New messages since the test began (what ``wait_for(n)`` counts)."""
+        return len(self.messages(duplicates=False))
 
     def wait_for(self, what: int | Callable[[Any], bool], timeout: float = 30.0) -> Any:
-        """``what`` more messages since the test began, or the first new one matching a predicate."""
+        """``what`` more new messages since the test began, or the first arrival since then matching a predicate."""
         if isinstance(what, int) and not isinstance(what, bool):
-            got = self.collector.wait_for(self._skip + what, timeout=timeout, device=self.device)
-            return got[self._skip :]
+            got = self.collector.wait_for(self._skip_new + what, timeout=timeout, device=self.device)
+            return got[self._skip_new :]
         seen = {id(m) for m in self.collector.messages(self.device)[: self._skip]}
         return self.collector.wait_for(lambda m: id(m) not in seen and what(m), timeout=timeout, device=self.device)
 

@@ -57,6 +57,9 @@ class BootAccount:
     last_seq: int = 0
     dropped_reported: int = 0
     ended_by: str = "running"  # running, power-off, reboot
+    # the first seq these records account for: 1, or one after the last seq of this boot the
+    # collector had received before the records begin (a test's or scenario's window)
+    accounted_from: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
