@@ -293,3 +293,25 @@ def test_journal_records_say_what_the_collector_had_seen(
     assert tele[-1]["prev_boot"] == {
         "boot_id": old_boot, "last_seq": 2, "last_ts": first[1]["ts"], "last_dropped": 0
     }
+
+
+def test_a_tests_view_waits_for_new_telemetry_not_redeliveries(
+    collector: TelemetryCollector, make_publisher: Publisher
+) -> None:
+    """The scenario step 'telemetry: {messages: 5}' after a broker restart: redeliveries are not flow."""
+    from harness.rig.services import TelemetryView
+
+    pub = make_publisher("dev-1")
+    old = [pub.publish() for _ in range(5)]
+    collector.wait_for(5, timeout=20)
+    view = TelemetryView(collector, "dev-1")
+    for msg in old:
+        pub.publish_payload(json.dumps(msg))
+    collector.wait_for(lambda m: m.duplicate and m.seq == 5, timeout=20)
+    assert (len(view.messages()), view.count()) == (5, 0)
+    with pytest.raises(TelemetryTimeout):
+        view.wait_for(view.count() + 1, timeout=0.3)
+    pub.publish()
+    assert [m.seq for m in view.wait_for(1, timeout=20)] == [6]
+    summary = view.summary().devices["dev-1"]
+    assert (summary.received, summary.unique, summary.duplicates, summary.lost()) == (6, 1, 5, 0)
