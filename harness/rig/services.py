@@ -68,6 +68,7 @@ class RigServices:
             self.collector = TelemetryCollector(self.broker, journal).start()
             self._closers.append(self.collector.close)
             self._start_artifacts(spec, run_dir, journal)
+            self._announce(run_dir, journal)
         except BaseException:
             self.close()
             raise
@@ -83,6 +84,14 @@ class RigServices:
         if self.network is not None:
             host, port = self.network.add_tcp((host, port), listen=(spec.listen_host, 0), name="ota")
         self.artifacts_url = f"http://{spec.advertise_host or host}:{port}"
+
+    def _announce(self, run_dir: Path, journal: Any) -> None:
+        """``<run>/services.json``: where an outside tool finds the broker (harness.services.discovery)."""
+        from harness.services import discovery
+
+        worker = getattr(journal, "worker", "") or "main"
+        path = discovery.write(run_dir, worker, discovery.describe(self, worker))
+        self._closers.insert(0, lambda: discovery.mark_stopped(path))
 
     def point_device_at_broker(self, dut: Any, device_id: str, interval: float | None) -> None:
         """Run the profile's broker-setup (and OTA key) commands, then make the firmware use them."""
@@ -167,8 +176,8 @@ class TelemetryView:
         return [r for r in self.collector.records() if r.get("t", 0.0) >= self.t0]
 
     def summary(self) -> Any:
-        """Accounting of this test's window: a boot already running when it began counts from its first
-        message seen here, not from seq 1."""
+        """Accounting of this test's window: a boot already running when it began is accounted from
+        where the collector stood then (the seq after the last one received), not from seq 1."""
         import dataclasses
 
         from harness.services.accounting import account
