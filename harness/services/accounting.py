@@ -102,6 +102,7 @@ class Arrival:
     seen_max: int | None = None
     seen_dropped: int = 0  # the device's dropped counter on that seen_max message
     duplicate: bool = False
+    redelivered: bool = False  # the broker re-sent it to the collector's session (MQTT DUP flag)
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ def _arrival(rec: Mapping[str, Any]) -> tuple[str, str, Arrival | None] | None:
             seen_max=seen_max if isinstance(seen_max, int) and not isinstance(seen_max, bool) else None,
             seen_dropped=seen_dropped if isinstance(seen_dropped, int) else 0,
             duplicate=rec.get("duplicate") is True,
+            redelivered=rec.get("redelivered") is True,
         ),
     )
 
@@ -265,6 +267,7 @@ def _account_device(
             boot.received += 1
             if a.duplicate or a.seq in first:
                 boot.duplicates += 1
+                boot.redelivered += a.redelivered
                 continue
             if a.seq < max_seq:
                 boot.out_of_order += 1

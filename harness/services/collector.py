@@ -228,12 +228,12 @@ class TelemetryCollector:
         arrival = time.time()
         raw = bytes(msg.payload)
         try:
-            self._handle(msg.topic, raw, arrival, bool(msg.retain))
+            self._handle(msg.topic, raw, arrival, bool(msg.retain), bool(msg.dup))
         except Exception as exc:  # never let one message stop the collector
             self._errors += 1
             self._malformed_record(msg.topic, raw, f"collector error: {type(exc).__name__}: {exc}")
 
-    def _handle(self, topic: str, raw: bytes, arrival: float, retained: bool) -> None:
+    def _handle(self, topic: str, raw: bytes, arrival: float, retained: bool, redelivered: bool = False) -> None:
         if topic.endswith("/status"):
             if not raw:
                 return  # a retained status being cleared
@@ -257,6 +257,8 @@ class TelemetryCollector:
             return
         device = payload["device"]
         seen = self._seen.annotate(device, payload)  # network thread only
+        if redelivered:  # the broker re-sent it to this session (MQTT DUP): not something the device did
+            seen["redelivered"] = True
         rec = self._journaled("telemetry", device=device, topic=topic, arrival=arrival, payload=payload, **seen)
         message = Message(device, topic, arrival, payload, duplicate=bool(seen.get("duplicate")))
         with self._cond:

@@ -341,3 +341,11 @@ def test_windows_add_up_to_the_whole_run(run: tuple[list[dict[str, Any]], list[f
     whole_seqs = {s for g in whole.gaps() for s in range(g.first_seq, g.last_seq + 1)}
     assert {s for a, b in lost for s in range(a, b + 1)} == whole_seqs
     assert sum(p.received for p in parts) == whole.received
+
+
+def test_redeliveries_to_the_collectors_session_are_told_apart_from_device_resends() -> None:
+    run = annotated([*seqs((1, 3)), tele(2, latency=2.0), tele(3, latency=2.5)])
+    run[-1]["redelivered"] = True  # the broker re-sent seq 3 to the collector (MQTT DUP): its PUBACK was lost
+    dev = account(run).devices["d1"]
+    assert (dev.received, dev.unique, dev.duplicates, dev.redelivered) == (5, 3, 2, 1)
+    assert account(run).to_dict()["redelivered"] == 1
