@@ -348,13 +348,16 @@ class TelemetryCollector:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 wanted = (
-                    f"{what} new telemetry messages (redeliveries of seqs already received do not count)"
+                    f"{what} new telemetry messages"
                     if isinstance(what, int)
                     else f"a telemetry message matching {getattr(what, '__name__', repr(what))}"
                 )
+                got = f"got {len(mine)}"
+                if isinstance(what, int):
+                    got += " new (a redelivery of a seq already received is not new)"
                 raise TelemetryTimeout(
                     f"timed out after {timeout:g}s waiting for {wanted}"
-                    f"{f' from {device}' if device else ''} on {self.endpoint.url}; got {len(mine)}; "
+                    f"{f' from {device}' if device else ''} on {self.endpoint.url}; {got}; "
                     f"last message: {mine[-1] if mine else '<none>'}"
                 )
             self._cond.wait(remaining)

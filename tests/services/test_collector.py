@@ -178,7 +178,7 @@ def test_wait_timeout_says_what_how_long_and_last_seen(
         collector.wait_for(5, timeout=0.3, device="dev-1")
     assert time.monotonic() - started >= 0.3
     text = str(err.value)
-    assert "timed out after 0.3s waiting for 5 telemetry messages from dev-1" in text
+    assert "timed out after 0.3s waiting for 5 new telemetry messages from dev-1" in text
     assert "got 1" in text and "devices/dev-1/telemetry boot" in text and "seq 1" in text
     with pytest.raises(TelemetryTimeout, match=r"waiting for dev-1 status 'offline'.*last status: .*online"):
         collector.wait_for_status("dev-1", "offline", timeout=0.2)
