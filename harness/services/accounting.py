@@ -72,8 +72,9 @@ class AccountingConfig:
     default_interval: float = 1.0  # when it cannot be learned (fewer than two messages in a boot)
     network_grace: float = 2.0  # seconds either side of a network-down window still blamed on it
     tail_tolerance: float = 0.25  # fraction of an interval: a message due at power-off is not counted
-    # Unix time a window of interest began (a test's start): a boot already running then is accounted
-    # from its first message received in the window, not from seq 1 (those came before the window).
+    # Unix time a window of interest began (a test's start), for journals without the collector's
+    # seen_max field: a boot already running then is accounted from its first message received in
+    # the window. With seen_max (every journal written now) the window starts where the collector stood.
     since: float | None = None
 
     def __post_init__(self) -> None:
