@@ -304,17 +304,17 @@ def spans(journal: list[dict[str, Any]], dumps: list[dict[str, Any]]) -> dict[st
             marks[name] = r["t"]
             if name.startswith("outside:close:"):
                 w = name.removeprefix("outside:close:")
-                if f"outside:open:{w}" in marks:
-                    view = out["summary"][w]
+                if f"outside:open:{w}" in marks:  # the call began just before its first statement
                     opened = marks[f"outside:open:{w}"]
-                    out["junit"][w] = Span(w, opened, r["t"], [(view.start, opened), (r["t"], r["t"] + 0.2)])
+                    out["junit"][w] = Span(w, opened, r["t"], [(opened - 0.02, opened), (r["t"], r["t"] + 0.2)])
         elif r["kind"] == "scenario" and r.get("action") == "start":
             marks[r["scenario"]] = r["t"]
         elif r["kind"] == "step" and r.get("scenario"):
             steps[r["scenario"]] = r["t"]
         elif r["kind"] == "check" and r.get("scenario") and r["scenario"] not in out["scenario"]:
             sc = r["scenario"]
-            out["scenario"][sc] = Span(sc, marks[sc], steps[sc], [(marks[sc] - 0.2, marks[sc]), (steps[sc], r["t"])])
+            fuzzy = [(marks[sc] - 0.02, marks[sc]), (steps[sc], steps[sc] + 0.2)]  # tap, then start; last step, metrics
+            out["scenario"][sc] = Span(sc, marks[sc], steps[sc], fuzzy)
     return out
 
 
