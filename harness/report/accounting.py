@@ -2,7 +2,8 @@
 
 The numbers are the collector's own (:func:`harness.services.accounting.account`), so live
 assertions and reports always agree; this module only reshapes them for tables: *received* counts
-unique messages, *late* the out-of-order arrivals.
+every valid arrival, *unique* the distinct seqs among them (received = unique + duplicates), *late*
+the out-of-order arrivals.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ CAUSES = ("network", "power-cut", "overflow", "unexplained")
 class DeviceAccount:
     device: str
     received: int = 0
+    unique: int = 0
     duplicates: int = 0
     late: int = 0
     lost_by_cause: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CAUSES, 0))
@@ -49,6 +51,7 @@ def account(records: list[dict[str, Any]]) -> Accounting:
     for name, dev in service_account(records).devices.items():
         devices[str(name)] = DeviceAccount(
             str(name),
+            dev.received,
             dev.unique,
             dev.duplicates,
             dev.out_of_order,

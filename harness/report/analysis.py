@@ -234,7 +234,8 @@ def metrics(a: Analysis) -> dict[str, Any]:
         out[f"boots.{cause_key(cause)}"] = by_cause[cause]
     tel = a.telemetry
     acc = a.accounting
-    out["telemetry.received"] = acc.total("received") if acc.devices else len(tel)
+    out["telemetry.received"] = acc.total("received") if acc.devices else len(tel)  # every valid arrival
+    out["telemetry.unique"] = acc.total("unique") if acc.devices else None  # distinct seqs among them
     lost = acc.lost_by_cause()
     out["telemetry.loss.total"] = sum(lost.values())
     for cause, n in lost.items():

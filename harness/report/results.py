@@ -122,6 +122,7 @@ def derived(a: Analysis) -> dict[str, Any]:
             "devices": {
                 n: {
                     "received": d.received,
+                    "unique": d.unique,
                     "duplicates": d.duplicates,
                     "late": d.late,
                     "lost": d.lost,

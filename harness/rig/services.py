@@ -68,6 +68,7 @@ class RigServices:
             self.collector = TelemetryCollector(self.broker, journal).start()
             self._closers.append(self.collector.close)
             self._start_artifacts(spec, run_dir, journal)
+            self._announce(run_dir, journal)
         except BaseException:
             self.close()
             raise
@@ -87,6 +88,14 @@ class RigServices:
         if self.network is not None:
             host, port = self.network.add_tcp((host, port), listen=(spec.listen_host, 0), name="ota")
         self.artifacts_url = f"http://{spec.advertise_host or host}:{port}"
+
+    def _announce(self, run_dir: Path, journal: Any) -> None:
+        """``<run>/services.json``: where an outside tool finds the broker (harness.services.discovery)."""
+        from harness.services import discovery
+
+        worker = getattr(journal, "worker", "") or "main"
+        path = discovery.write(run_dir, worker, discovery.describe(self, worker))
+        self._closers.insert(0, lambda: discovery.mark_stopped(path))
 
     def point_device_at_broker(self, dut: Any, device_id: str, interval: float | None, *,
                                slot_size: int | None = None) -> None:  # fmt: skip
@@ -136,26 +145,31 @@ class TelemetryView:
     """The run's telemetry seen from one test: counts, waits and accounting start at the test's start.
 
     One collector serves the whole run (so the journal holds each message once); each test gets a
-    view that ignores what arrived before it began.
+    view that ignores what arrived before it began. Counts and count waits count *new* messages
+    (the first arrival of a seq): a QoS 1 redelivery of a seq received earlier is not new telemetry.
     """
 
     def __init__(self, collector: Any, device: str | None = None) -> None:
         self.collector = collector
         self.device = device
         self.t0 = time.time()
-        self._skip = len(collector.messages(device))
+        self._skip, self._skip_new = collector.marks(device)
 
-    def messages(self) -> list[Any]:
-        return self.collector.messages(self.device)[self._skip :]
+    def messages(self, *, duplicates: bool = True) -> list[Any]:
+        """Every arrival since the test began (``duplicates=False``: the new messages only)."""
+        if duplicates:
+            return self.collector.messages(self.device)[self._skip :]
+        return self.collector.messages(self.device, duplicates=False)[self._skip_new :]
 
     def count(self) -> int:
-        return len(self.messages())
+        """New messages since the test began (what ``wait_for(n)`` counts)."""
+        return len(self.messages(duplicates=False))
 
     def wait_for(self, what: int | Callable[[Any], bool], timeout: float = 30.0) -> Any:
-        """``what`` more messages since the test began, or the first new one matching a predicate."""
+        """``what`` more new messages since the test began, or the first arrival since then matching a predicate."""
         if isinstance(what, int) and not isinstance(what, bool):
-            got = self.collector.wait_for(self._skip + what, timeout=timeout, device=self.device)
-            return got[self._skip :]
+            got = self.collector.wait_for(self._skip_new + what, timeout=timeout, device=self.device)
+            return got[self._skip_new :]
         seen = {id(m) for m in self.collector.messages(self.device)[: self._skip]}
         return self.collector.wait_for(lambda m: id(m) not in seen and what(m), timeout=timeout, device=self.device)
 
@@ -170,8 +184,8 @@ class TelemetryView:
         return [r for r in self.collector.records() if r.get("t", 0.0) >= self.t0]
 
     def summary(self) -> Any:
-        """Accounting of this test's window: a boot already running when it began counts from its first
-        message seen here, not from seq 1."""
+        """Accounting of this test's window: a boot already running when it began is accounted from
+        where the collector stood then (the seq after the last one received), not from seq 1."""
         import dataclasses
 
         from harness.services.accounting import account

@@ -41,7 +41,8 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("steps.failed", "count", "steps that failed"),
-        Metric("telemetry.received", "count", "telemetry messages received", ("telemetry",)),
+        Metric("telemetry.received", "count", "telemetry messages received, duplicates included", ("telemetry",)),
+        Metric("telemetry.unique", "count", "distinct telemetry messages received", ("telemetry",)),
         Metric("telemetry.loss.total", "count", "messages lost, whatever the cause", ("telemetry",),
                monotone="either"),
         Metric("telemetry.loss.unexplained", "count", "messages lost with no injection to explain it",

@@ -16,6 +16,14 @@ out-of-order arrivals, finds sequence gaps, and says why each missing message wa
 ``unexplained``
     anything else.
 
+**Windows.** The records may be a slice of the journal (one test, one scenario). Each boot is then
+accounted for the seqs after the last one the collector had received before the slice began (the
+``seen_max`` the collector writes on every telemetry record), not from seq 1: what came before is
+another window's. A seq lost right at the window's start is still counted here, because the start
+is where the collector stood, not the first message the window happens to hold. A boot the slice
+only knows from the next boot's first message (``prev_boot``) is accounted for its lost tail if the
+power went off inside the slice. Journals without these fields fall back to ``since``.
+
 The production time of a missing seq is interpolated between the device timestamps of the
 received messages around the gap. The message interval is ``AccountingConfig.interval`` or,
 when unset, learned per device as the median ts-step per seq-step of consecutive messages.
@@ -64,8 +72,9 @@ class AccountingConfig:
     default_interval: float = 1.0  # when it cannot be learned (fewer than two messages in a boot)
     network_grace: float = 2.0  # seconds either side of a network-down window still blamed on it
     tail_tolerance: float = 0.25  # fraction of an interval: a message due at power-off is not counted
-    # Unix time a window of interest began (a test's start): a boot already running then is accounted
-    # from its first message received in the window, not from seq 1 (those came before the window).
+    # Unix time a window of interest began (a test's start), for journals without the collector's
+    # seen_max field: a boot already running then is accounted from its first message received in
+    # the window. With seen_max (every journal written now) the window starts where the collector stood.
     since: float | None = None
 
     def __post_init__(self) -> None:
@@ -79,7 +88,11 @@ class AccountingConfig:
 
 @dataclass(frozen=True)
 class Arrival:
-    """One valid telemetry message as it arrived (first arrivals and duplicates alike)."""
+    """One valid telemetry message as it arrived (first arrivals and duplicates alike).
+
+    ``seen_max`` and ``duplicate`` are what the collector had received of the boot before this
+    arrival (journal fields of the same names; ``seen_max`` None in journals older than them).
+    """
 
     seq: int
     ts: float
@@ -87,6 +100,21 @@ class Arrival:
     uptime: float
     dropped: int
     dropped_ranges: tuple[tuple[int, int], ...] = ()
+    seen_max: int | None = None
+    seen_dropped: int = 0  # the device's dropped counter on that seen_max message
+    duplicate: bool = False
+    redelivered: bool = False  # the broker re-sent it to the collector's session (MQTT DUP flag)
+
+
+@dataclass(frozen=True)
+class PrevBoot:
+    """A device's previous boot as the collector last saw it, named by the first message of a new boot."""
+
+    boot_id: str
+    last_seq: int
+    last_ts: float
+    last_dropped: int
+    first_arrival: float  # of the new boot's message that named it
 
 
 # -- the pure function ------------------------------------------------------------------------------
@@ -98,6 +126,7 @@ def account(records: Iterable[Mapping[str, Any]], config: AccountingConfig | Non
     windows = network_windows(recs, run_end)
     offs = power_offs(recs)
     boots: dict[str, dict[str, list[Arrival]]] = {}
+    prev_boots: dict[str, dict[str, PrevBoot]] = {}
     malformed: dict[str, int] = {}
     malformed_unknown = 0
     statuses: dict[str, list[dict[str, Any]]] = {}
@@ -113,6 +142,9 @@ def account(records: Iterable[Mapping[str, Any]], config: AccountingConfig | Non
                 malformed[device] = malformed.get(device, 0) + 1
                 continue
             boots.setdefault(device, {}).setdefault(boot_id, []).append(item)
+            prev = _prev_boot(rec, item.arrival)
+            if prev is not None:
+                prev_boots.setdefault(device, {}).setdefault(prev.boot_id, prev)
         elif kind == "telemetry.malformed":
             named = device_of(str(rec.get("topic", "")))
             if named is None:
@@ -129,6 +161,7 @@ def account(records: Iterable[Mapping[str, Any]], config: AccountingConfig | Non
         _account_device(
             dev,
             dev_boots,
+            {b: p for b, p in prev_boots.get(device, {}).items() if b not in dev_boots},
             cfg,
             [w for w in windows if w.applies_to(device)],
             [p for p in offs if p.applies_to(device)],
@@ -157,11 +190,34 @@ def _arrival(rec: Mapping[str, Any]) -> tuple[str, str, Arrival | None] | None:
         return device, "", None
     ranges = tuple((int(a), int(b)) for a, b in msg.get("dropped_ranges", ()))
     arrived = float(rec.get("arrival", rec.get("t", 0.0)))
+    seen_max, seen_dropped = rec.get("seen_max"), rec.get("seen_dropped", 0)
     return (
         device,
         msg["boot_id"],
-        Arrival(msg["seq"], float(msg["ts"]), arrived, float(msg["uptime"]), msg["dropped"], ranges),
+        Arrival(
+            msg["seq"],
+            float(msg["ts"]),
+            arrived,
+            float(msg["uptime"]),
+            msg["dropped"],
+            ranges,
+            seen_max=seen_max if isinstance(seen_max, int) and not isinstance(seen_max, bool) else None,
+            seen_dropped=seen_dropped if isinstance(seen_dropped, int) else 0,
+            duplicate=rec.get("duplicate") is True,
+            redelivered=rec.get("redelivered") is True,
+        ),
     )
+
+
+def _prev_boot(rec: Mapping[str, Any], arrival: float) -> PrevBoot | None:
+    prev = rec.get("prev_boot")
+    if not isinstance(prev, Mapping):
+        return None
+    boot_id, last_seq, last_ts = prev.get("boot_id"), prev.get("last_seq"), prev.get("last_ts")
+    if not (isinstance(boot_id, str) and isinstance(last_seq, int) and isinstance(last_ts, int | float)):
+        return None
+    dropped = prev.get("last_dropped", 0)
+    return PrevBoot(boot_id, last_seq, float(last_ts), dropped if isinstance(dropped, int) else 0, arrival)
 
 
 def _learn_interval(boots: Mapping[str, list[Arrival]], default: float) -> float:
@@ -174,23 +230,45 @@ def _learn_interval(boots: Mapping[str, list[Arrival]], default: float) -> float
     return statistics.median(steps) if steps else default
 
 
+def _baseline(arrivals: list[Arrival], cfg: AccountingConfig) -> int:
+    """The last seq of the boot received before these records begin: the window accounts for the seqs
+    after it. The collector's ``seen_max`` on the window's first arrival says it exactly (0: the
+    collector had seen nothing of this boot, so it is accounted from seq 1). Without it (an older
+    journal), a boot already running at ``since`` is accounted from its first message seen."""
+    first = arrivals[0]
+    if first.seen_max is not None:
+        return first.seen_max
+    lowest = min(arrivals, key=lambda a: a.seq)
+    if cfg.since is not None and lowest.ts - lowest.uptime < cfg.since:
+        return lowest.seq - 1
+    return 0
+
+
 def _account_device(
     dev: DeviceAccount,
     boots: Mapping[str, list[Arrival]],
+    prev_boots: Mapping[str, PrevBoot],
     cfg: AccountingConfig,
     windows: list[Window],
     offs: list[PowerOff],
     run_end: float,
 ) -> None:
-    ordered = sorted(boots.items(), key=lambda kv: kv[1][0].arrival)
-    for index, (boot_id, arrivals) in enumerate(ordered):
-        boot = BootAccount(device=dev.device, boot_id=boot_id, first_arrival=arrivals[0].arrival)
+    # (first arrival, boot id, arrivals, what a later boot said of it): boots these records only know
+    # from the next boot's first message go just before it (their tail may have been cut here)
+    entries = [(arr[0].arrival, b, arr, None) for b, arr in boots.items()]
+    entries += [(p.first_arrival, b, [], p) for b, p in prev_boots.items()]
+    ordered = sorted(entries, key=lambda e: (e[0], bool(e[2])))
+    for index, (first_arrival, boot_id, arrivals, prev) in enumerate(ordered):
+        boot = BootAccount(device=dev.device, boot_id=boot_id, first_arrival=first_arrival)
+        base = prev.last_seq if prev is not None else _baseline(arrivals, cfg)
+        boot.accounted_from = base + 1
         first: dict[int, Arrival] = {}
-        max_seq = 0
+        max_seq = base
         for a in arrivals:
             boot.received += 1
-            if a.seq in first:
+            if a.duplicate or a.seq in first:
                 boot.duplicates += 1
+                boot.redelivered += a.redelivered
                 continue
             if a.seq < max_seq:
                 boot.out_of_order += 1
@@ -199,33 +277,52 @@ def _account_device(
             dev.latencies.append((boot_id, a.seq, a.arrival - a.ts))
         unique = sorted(first.values(), key=lambda a: a.seq)
         boot.unique = len(unique)
-        boot.first_seq, boot.last_seq = unique[0].seq, unique[-1].seq
-        boot.dropped_reported = max(a.dropped for a in unique)
-        dev.gaps.extend(_inner_gaps(dev, boot_id, unique, cfg, windows))
+        if unique:
+            boot.first_seq, boot.last_seq = unique[0].seq, unique[-1].seq
+            boot.dropped_reported = max(a.dropped for a in unique)
+        # the seqs this window accounts for: those after the last one received before it
+        chain = [a for a in unique if a.seq > base]
+        start = _start(base, prev, chain, arrivals, dev.interval)
+        dev.gaps.extend(_inner_gaps(dev, boot_id, [start, *chain], cfg, windows))
         next_start = None
         if index + 1 < len(ordered):
-            nxt = min(ordered[index + 1][1], key=lambda a: a.seq)
-            next_start = nxt.ts - nxt.uptime
-        tail = _tail_gap(dev, boot_id, unique[-1], next_start, offs, cfg, run_end)
+            nxt = ordered[index + 1][2]
+            if nxt:
+                lowest = min(nxt, key=lambda a: a.seq)
+                next_start = lowest.ts - lowest.uptime
+        last = chain[-1] if chain else start
+        tail = _tail_gap(dev, boot_id, last, next_start, offs, cfg, run_end) if last.seq > 0 else None
         if tail is not None:
             boot.ended_by = "power-off"
             if tail.count > 0:
                 dev.gaps.append(tail)
         elif next_start is not None:
             boot.ended_by = "reboot"
-        dev.boots.append(boot)
+        if arrivals or (tail is not None and tail.count > 0):
+            dev.boots.append(boot)
+
+
+def _start(base: int, prev: PrevBoot | None, chain: list[Arrival], arrivals: list[Arrival], interval: float) -> Arrival:
+    """A stand-in for the last message before the window (seq ``base``; seq 0 for a boot's start)."""
+    if prev is not None:
+        ts = prev.last_ts
+    elif chain:
+        ts = chain[0].ts - (chain[0].seq - base) * interval
+    else:  # only redeliveries of older seqs arrived: place it after the newest of them
+        ts = max(a.ts + (base - a.seq) * interval for a in arrivals)
+    arrival = chain[0].arrival if chain else (prev.first_arrival if prev is not None else arrivals[0].arrival)
+    dropped = prev.last_dropped if prev is not None else (arrivals[0].seen_dropped if arrivals else 0)
+    return Arrival(seq=base, ts=ts, arrival=arrival, uptime=0.0, dropped=dropped)
 
 
 def _inner_gaps(
-    dev: DeviceAccount, boot_id: str, unique: list[Arrival], cfg: AccountingConfig, windows: list[Window]
+    dev: DeviceAccount, boot_id: str, chain: list[Arrival], cfg: AccountingConfig, windows: list[Window]
 ) -> list[Gap]:
-    explicit = {s for a in unique for lo, hi in a.dropped_ranges for s in range(lo, hi + 1)}
+    """Gaps between consecutive new seqs of ``chain`` (its first element: the stand-in for the start)."""
+    explicit = {s for a in chain for lo, hi in a.dropped_ranges for s in range(lo, hi + 1)}
     interval = dev.interval
-    first = unique[0]
-    began_before_window = cfg.since is not None and first.ts - first.uptime < cfg.since
-    start = Arrival(seq=0, ts=first.ts - first.seq * interval, arrival=first.arrival, uptime=0.0, dropped=0)
     gaps: list[Gap] = []
-    for p, n in itertools.pairwise(unique if began_before_window else [start, *unique]):
+    for p, n in itertools.pairwise(chain):
         if n.seq <= p.seq + 1:
             continue
         missing = range(p.seq + 1, n.seq)

@@ -52,11 +52,18 @@ class BootAccount:
     received: int = 0
     unique: int = 0
     duplicates: int = 0
+    # of the duplicates, those the broker re-sent to the collector's own session (MQTT DUP: its
+    # acknowledgement was lost, e.g. at a broker restart); duplicates - redelivered were published
+    # twice (a device resend) and reach every subscriber alike
+    redelivered: int = 0
     out_of_order: int = 0
     first_seq: int = 0
     last_seq: int = 0
     dropped_reported: int = 0
     ended_by: str = "running"  # running, power-off, reboot
+    # the first seq these records account for: 1, or one after the last seq of this boot the
+    # collector had received before the records begin (a test's or scenario's window)
+    accounted_from: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -89,6 +96,10 @@ class DeviceAccount:
         return sum(b.duplicates for b in self.boots)
 
     @property
+    def redelivered(self) -> int:
+        return sum(b.redelivered for b in self.boots)
+
+    @property
     def out_of_order(self) -> int:
         return sum(b.out_of_order for b in self.boots)
 
@@ -102,6 +113,7 @@ class DeviceAccount:
             "received": self.received,
             "unique": self.unique,
             "duplicates": self.duplicates,
+            "redelivered": self.redelivered,
             "out_of_order": self.out_of_order,
             "malformed": self.malformed,
             "lost": {c: self.lost(c) for c in CAUSES},
@@ -157,6 +169,10 @@ class Accounting:
         return sum(d.duplicates for d in self.devices.values())
 
     @property
+    def redelivered(self) -> int:
+        return sum(d.redelivered for d in self.devices.values())
+
+    @property
     def out_of_order(self) -> int:
         return sum(d.out_of_order for d in self.devices.values())
 
@@ -188,6 +204,7 @@ class Accounting:
             "received": self.received,
             "unique": self.unique,
             "duplicates": self.duplicates,
+            "redelivered": self.redelivered,
             "out_of_order": self.out_of_order,
             "malformed": self.malformed,
             "lost": {c: self.lost(c) for c in CAUSES},
@@ -197,14 +214,14 @@ class Accounting:
 
     def __str__(self) -> str:
         lines = [
-            f"{'device':<16} {'recv':>7} {'dup':>5} {'ooo':>5} {'bad':>4} "
+            f"{'device':<16} {'recv':>7} {'uniq':>7} {'dup':>5} {'ooo':>5} {'bad':>4} "
             + " ".join(f"{c:>11}" for c in CAUSES)
             + f" {'p99 lat':>8}"
         ]
         for name, d in sorted(self.devices.items()):
             p99 = percentile([lat for _, _, lat in d.latencies], 99)
             lines.append(
-                f"{name:<16} {d.received:>7} {d.duplicates:>5} {d.out_of_order:>5} {d.malformed:>4} "
+                f"{name:<16} {d.received:>7} {d.unique:>7} {d.duplicates:>5} {d.out_of_order:>5} {d.malformed:>4} "
                 + " ".join(f"{d.lost(c):>11}" for c in CAUSES)
                 + f" {p99:>7.3f}s"
             )

@@ -3,7 +3,10 @@
 It subscribes to ``devices/+/telemetry`` and ``devices/+/status`` (QoS 1, persistent session),
 timestamps each message on arrival, appends it to the run journal (``telemetry``,
 ``telemetry.status``, or ``telemetry.malformed`` with the raw payload and the reason) and keeps it
-in memory for waits. A malformed message never stops the collector. Accounting is the pure
+in memory for waits. Each telemetry record also carries what the collector had seen of that boot
+before it (``seen_max``, ``duplicate``, ``prev_boot``), so any slice of the journal — one test, one
+scenario — is accounted from where the collector stood when the slice began, not from seq 1
+(see :mod:`harness.services.seen`). A malformed message never stops the collector. Accounting is the pure
 :func:`~harness.services.accounting.account` over the journal, so the live view and a report
 rebuilt later from the journal agree. Exposed to tests as the ``telemetry`` fixture.
 """
@@ -27,6 +30,7 @@ from harness.services.broker import BrokerError, BrokerLike
 from harness.services.endpoint import BrokerEndpoint
 from harness.services.frame import telemetry_frame
 from harness.services.mqtt_client import make_client
+from harness.services.seen import SeenBoots
 from harness.services.telemetry_schema import (
     STATUS_TOPIC,
     TELEMETRY_TOPIC,
@@ -45,12 +49,17 @@ class TelemetryTimeout(HarnessError, TimeoutError):
 
 @dataclass(frozen=True)
 class Message:
-    """One valid telemetry message as the collector received it."""
+    """One valid telemetry message as the collector received it.
+
+    ``duplicate``: the collector had already received this device's boot and seq (a QoS 1
+    redelivery or a device resend); a wait for N messages counts only the others, the new ones.
+    """
 
     device: str
     topic: str
     arrival: float
     payload: dict[str, Any]
+    duplicate: bool = False
 
     @property
     def seq(self) -> int:
@@ -91,6 +100,9 @@ class TelemetryCollector:
         self._records: list[dict[str, Any]] = []  # everything this collector wrote
         self._messages: list[Message] = []
         self._by_device: dict[str, list[Message]] = {}
+        self._new: list[Message] = []  # first arrivals only: what count waits count
+        self._new_by_device: dict[str, list[Message]] = {}
+        self._seen = SeenBoots()  # what arrived of each boot: annotates each telemetry record
         self._count_targets: dict[object, int] = {}  # count waits: total message count that wakes them
         self._eager_waiters = 0  # predicate waits: woken by every message
         self._status: dict[str, dict[str, Any]] = {}
@@ -216,12 +228,12 @@ class TelemetryCollector:
         arrival = time.time()
         raw = bytes(msg.payload)
         try:
-            self._handle(msg.topic, raw, arrival, bool(msg.retain))
+            self._handle(msg.topic, raw, arrival, bool(msg.retain), bool(msg.dup))
         except Exception as exc:  # never let one message stop the collector
             self._errors += 1
             self._malformed_record(msg.topic, raw, f"collector error: {type(exc).__name__}: {exc}")
 
-    def _handle(self, topic: str, raw: bytes, arrival: float, retained: bool) -> None:
+    def _handle(self, topic: str, raw: bytes, arrival: float, retained: bool, redelivered: bool = False) -> None:
         if topic.endswith("/status"):
             if not raw:
                 return  # a retained status being cleared
@@ -244,16 +256,22 @@ class TelemetryCollector:
             self._malformed_record(topic, raw, str(exc))
             return
         device = payload["device"]
-        rec = self._journaled("telemetry", device=device, topic=topic, arrival=arrival, payload=payload)
-        message = Message(device, topic, arrival, payload)
+        seen = self._seen.annotate(device, payload)  # network thread only
+        if redelivered:  # the broker re-sent it to this session (MQTT DUP): not something the device did
+            seen["redelivered"] = True
+        rec = self._journaled("telemetry", device=device, topic=topic, arrival=arrival, payload=payload, **seen)
+        message = Message(device, topic, arrival, payload, duplicate=bool(seen.get("duplicate")))
         with self._cond:
             self._records.append(rec)
             self._messages.append(message)
             self._by_device.setdefault(device, []).append(message)
+            if not message.duplicate:
+                self._new.append(message)
+                self._new_by_device.setdefault(device, []).append(message)
             self._last_arrival = arrival
             # wake waiters only when one of them can be satisfied: a per-message wake-up costs
             # more than the rest of the collector's work on a message
-            if self._eager_waiters or len(self._messages) >= min(self._count_targets.values(), default=_NEVER):
+            if self._eager_waiters or len(self._new) >= min(self._count_targets.values(), default=_NEVER):
                 self._cond.notify_all()
 
     def _malformed_record(self, topic: str, raw: bytes, error: str) -> None:
@@ -283,9 +301,13 @@ class TelemetryCollector:
     def wait_for(
         self, what: int | Callable[[Message], bool], timeout: float = 10.0, *, device: str | None = None
     ) -> list[Message] | Message:
-        """Wait for ``what`` valid messages in all (count), or the first one matching a predicate.
+        """Wait for ``what`` new valid messages in all (count), or the first one matching a predicate.
 
-        Messages already received count. ``device`` restricts either form to one device.
+        A count counts new messages only: the first arrival of each device, boot and seq. QoS 1
+        redeliveries and device resends of a seq already received (``Message.duplicate``) do not
+        count, so "5 messages" means five pieces of telemetry, and the list returned holds the new
+        messages. A predicate sees every arrival. Messages already received count. ``device``
+        restricts either form to one device.
         """
         if isinstance(what, bool) or not (isinstance(what, int) or callable(what)):
             raise TypeError(f"wait_for: expected a message count or a predicate, got {what!r}")
@@ -311,13 +333,14 @@ class TelemetryCollector:
     ) -> list[Message] | Message:
         checked = 0
         while True:
-            mine = self._messages if device is None else self._by_device.get(device, [])
             if isinstance(what, int):
+                mine = self._new if device is None else self._new_by_device.get(device, [])
                 if len(mine) >= what:
                     return mine[:]
-                # the total count at which this wait can first be satisfied
-                self._count_targets[token] = len(self._messages) + what - len(mine)
+                # the total count of new messages at which this wait can first be satisfied
+                self._count_targets[token] = len(self._new) + what - len(mine)
             else:
+                mine = self._messages if device is None else self._by_device.get(device, [])
                 for m in mine[checked:]:
                     if what(m):
                         return m
@@ -325,13 +348,16 @@ class TelemetryCollector:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 wanted = (
-                    f"{what} telemetry messages"
+                    f"{what} new telemetry messages"
                     if isinstance(what, int)
                     else f"a telemetry message matching {getattr(what, '__name__', repr(what))}"
                 )
+                got = f"got {len(mine)}"
+                if isinstance(what, int):
+                    got += " new (a redelivery of a seq already received is not new)"
                 raise TelemetryTimeout(
                     f"timed out after {timeout:g}s waiting for {wanted}"
-                    f"{f' from {device}' if device else ''} on {self.endpoint.url}; got {len(mine)}; "
+                    f"{f' from {device}' if device else ''} on {self.endpoint.url}; {got}; "
                     f"last message: {mine[-1] if mine else '<none>'}"
                 )
             self._cond.wait(remaining)
@@ -370,9 +396,18 @@ class TelemetryCollector:
                 self._cond.wait(min(remaining, quiet - silent_for))
 
     # -- views ------------------------------------------------------------------------------------
-    def messages(self, device: str | None = None) -> list[Message]:
+    def messages(self, device: str | None = None, *, duplicates: bool = True) -> list[Message]:
+        """Every valid arrival (``duplicates=False``: the new ones only, first arrival of each seq)."""
         with self._cond:
-            return [m for m in self._messages if device is None or m.device == device]
+            pool = self._messages if duplicates else self._new
+            return [m for m in pool if device is None or m.device == device]
+
+    def marks(self, device: str | None = None) -> tuple[int, int]:
+        """(arrivals, new messages) so far, taken together: where a view of "from now on" starts."""
+        with self._cond:
+            if device is None:
+                return len(self._messages), len(self._new)
+            return len(self._by_device.get(device, [])), len(self._new_by_device.get(device, []))
 
     def status(self, device: str) -> dict[str, Any] | None:
         with self._cond:
@@ -410,7 +445,9 @@ class TelemetryCollector:
                 "client_id": self.client_id,
                 "connected": self.connected,
                 "connects": self._connects,
-                "received": len(self._messages),
+                "received": len(self._messages),  # every valid arrival
+                "unique": len(self._new),
+                "duplicates": len(self._messages) - len(self._new),
                 "malformed": self._malformed,
                 "errors": self._errors,
                 "devices": sorted({m.device for m in self._messages}),

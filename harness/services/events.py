@@ -7,9 +7,12 @@ driver, the impairment point and the broker service):
   ``set`` cuts power only when it sets ``voltage`` 0 or ``output`` false.
 * ``{"kind": "injection", "action": "partition"|"heal"|"apply"|"profile"|"reset"|"broker-stop"|
   "broker-start", "params": {...}}`` — a partition with ``params.duration`` lasts that long, one
-  without lasts until the next ``heal`` (or ``reset``); ``apply``/``profile`` whose params lose
-  traffic (``loss`` > 0, ``partition``/``stall``/``down`` true) open a lossy window closed by the
-  next ``apply``/``profile``/``heal``/``reset``; a ``reset`` is an instant.
+  without lasts until the next ``heal`` (or ``reset``); ``apply``/``profile`` that leave traffic
+  lossy open a lossy window closed by the next ``apply``/``profile``/``heal``/``reset``; a ``reset``
+  is an instant. Lossy means: by the impairment point's ``configured`` parameters, loss, a
+  Gilbert-Elliott model or corruption on a service that applied it (``not_applied`` lists what a
+  TCP service could not: a stream drops nothing); for records without those fields, ``params``
+  with ``loss`` > 0 or ``partition``/``stall``/``down`` true.
 * the collector's own ``{"kind": "telemetry.collector", "event": "disconnected"|"connected"}``:
   while the collector is away, messages can be lost at the broker.
 
@@ -66,6 +69,32 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _loses(name: str, value: Any) -> bool:
+    """A configured parameter (as the impairment point describes it) that drops or spoils datagrams."""
+    if name in ("loss", "corrupt"):
+        number = _number(value)
+        return number is not None and number > 0
+    return name == "gemodel" and bool(value)
+
+
+def _lossy_change(rec: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    """Whether an ``apply``/``profile`` record leaves traffic lossy, counting only what was applied.
+
+    The impairment point writes ``configured`` (the parameters in force afterwards, per service and
+    direction) and ``not_applied`` (per stream service: the packet-only parameters it cannot apply,
+    e.g. ``loss`` on TCP). A record without them (another writer, an older journal) is judged on its
+    ``params`` alone."""
+    configured, not_applied = rec.get("configured"), rec.get("not_applied")
+    if not (isinstance(configured, Mapping) and isinstance(not_applied, Mapping)):
+        return _lossy(params)
+    for service, per_dir in configured.items():
+        skipped = set(not_applied.get(service) or ())
+        for conf in per_dir.values() if isinstance(per_dir, Mapping) else ():
+            if isinstance(conf, Mapping) and any(_loses(k, v) for k, v in conf.items() if k not in skipped):
+                return True
+    return any(params.get(flag) is True for flag in ("partition", "stall", "down"))
+
+
 def _lossy(params: Mapping[str, Any]) -> bool:
     loss = _number(params.get("loss"))
     if loss is not None and loss > 0:
@@ -120,7 +149,7 @@ def network_windows(records: Iterable[Mapping[str, Any]], run_end: float) -> lis
             windows.append(Window(t, t, "reset", device))
         elif action in ("apply", "profile"):
             close("impairment", device, t)
-            if _lossy(params):
+            if _lossy_change(rec, params):
                 open_[("impairment", device)] = (t, "impairment")
         elif action == "broker-stop":
             open_.setdefault(("broker", None), (t, "broker-stop"))

@@ -27,7 +27,7 @@ def telemetry_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         row.update(
             arrival=arrival,
             latency=arrival - ts if isinstance(ts, int | float) else None,
-            duplicate=key in seen,
+            duplicate=key in seen or rec.get("duplicate") is True,  # seen before this slice too
             topic=rec.get("topic"),
         )
         seen.add(key)

@@ -9,6 +9,6 @@ import pytest
 def fresh_boot(dut):
     """A boot that starts inside the test (list it before ``telemetry``), so every seq of it is accounted.
 
-    (A boot already running when the view began is accounted from its first message in the view.)
+    (A boot already running when the view began is accounted from where the collector stood then.)
     """
     return dut.reboot()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.services.accounting import AccountingConfig, account, percentile
+from harness.services.seen import SeenBoots
 
 T0 = 1_700_000_000.0
 
@@ -260,3 +262,90 @@ def test_a_window_that_begins_mid_boot_counts_from_its_first_message():
     assert fresh.devices["d1"].lost() == 0
     late_start = account(seqs((3, 5)), AccountingConfig(since=T0 - 10))
     assert late_start.devices["d1"].lost() == 2, "a boot begun in the window still owes its first seqs"
+
+
+# -- windows: a slice of the journal (one test, one scenario) -------------------------------------
+def annotated(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records as the collector journals them: each telemetry record says what came before it."""
+    seen = SeenBoots()
+    out = []
+    for rec in sorted(records, key=lambda r: float(r.get("arrival", r["t"]))):
+        rec = dict(rec)
+        if rec["kind"] == "telemetry":
+            rec.update(seen.annotate(rec["device"], rec["payload"]))
+        out.append(rec)
+    return out
+
+
+def window(records: list[dict[str, Any]], start: float, end: float = float("inf")) -> list[dict[str, Any]]:
+    return [r for r in records if start <= r["t"] < end]
+
+
+def test_consecutive_windows_on_one_boot_start_where_the_last_one_stopped() -> None:
+    """The issue's case: seqs 1-22 came before the scenario; they are not its losses."""
+    run = annotated(seqs((1, 40)))
+    second = account(window(run, T0 + 22.5)).devices["d1"]
+    assert (second.lost(), second.received, second.unique) == (0, 18, 18)
+    assert second.boots[0].accounted_from == 23
+    plain = [{k: v for k, v in r.items() if k not in ("seen_max", "duplicate", "prev_boot")} for r in run]
+    assert account(window(plain, T0 + 22.5)).lost("unexplained") == 22, "the old journal fields alone"
+
+
+def test_a_message_lost_at_the_window_edge_is_counted_once() -> None:
+    run = annotated(seqs((1, 20), (22, 40)))  # seq 21 lost; the window opens between 20 and 22
+    first, second = account(window(run, 0, T0 + 21.5)), account(window(run, T0 + 21.5))
+    assert first.gaps() == []
+    assert [(g.first_seq, g.last_seq, g.cause) for g in second.gaps()] == [(21, 21, "unexplained")]
+    first_seen_only = AccountingConfig(since=T0 + 21.5)  # the old rule lost it: first seen = start
+    plain = [{k: v for k, v in r.items() if k != "seen_max"} for r in window(run, T0 + 21.5)]
+    assert account(plain, first_seen_only).gaps() == []
+
+
+def test_redelivery_of_a_seq_from_before_the_window_is_a_duplicate() -> None:
+    run = annotated([*seqs((1, 10)), tele(5, ts=T0 + 5, latency=6.0), *seqs((11, 12), latency=0.5)])
+    dev = account(window(run, T0 + 10.5)).devices["d1"]
+    assert (dev.received, dev.unique, dev.duplicates, dev.lost()) == (3, 2, 1, 0)
+
+
+def test_power_cut_in_a_window_that_holds_only_the_next_boot() -> None:
+    """The old boot's last message came before the window; the cut and the new boot are in it."""
+    second = seqs((1, 3), boot="b2")
+    for rec in second:
+        rec["payload"]["ts"] += 30
+        rec["arrival"] += 30
+        rec["t"] += 30
+    run = annotated([*seqs((1, 20)), {"kind": "power", "action": "off", "t": T0 + 22.6}, *second])
+    acc = account(window(run, T0 + 21.0))
+    assert [(g.boot_id, g.first_seq, g.last_seq, g.cause) for g in acc.gaps()] == [("b1", 21, 22, "power-cut")]
+    assert account(run).lost("power-cut") == 2
+    assert account(window(run, 0, T0 + 21.0)).lost() == 0
+
+
+@st.composite
+def sliced_runs(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[float]]:
+    n = draw(st.integers(min_value=2, max_value=60))
+    kept = sorted(set(draw(st.lists(st.integers(1, n), min_size=1, max_size=n))))
+    cuts = sorted(set(draw(st.lists(st.floats(T0, T0 + n + 1), max_size=5))))
+    return annotated([tele(s) for s in kept]), cuts
+
+
+@settings(max_examples=80, deadline=None)
+@given(sliced_runs())
+def test_windows_add_up_to_the_whole_run(run: tuple[list[dict[str, Any]], list[float]]) -> None:
+    records, cuts = run
+    bounds = [0.0, *cuts, float("inf")]
+    parts = [account(window(records, a, b)) for a, b in itertools.pairwise(bounds)]
+    whole = account(records)
+    lost = sorted((g.first_seq, g.last_seq) for p in parts for g in p.gaps())
+    assert sum(p.lost() for p in parts) == whole.lost()
+    whole_seqs = {s for g in whole.gaps() for s in range(g.first_seq, g.last_seq + 1)}
+    assert {s for a, b in lost for s in range(a, b + 1)} == whole_seqs
+    assert sum(p.received for p in parts) == whole.received
+
+
+def test_redeliveries_to_the_collectors_session_are_told_apart_from_device_resends() -> None:
+    run = annotated([*seqs((1, 3)), tele(2, latency=2.0), tele(3, latency=2.5)])
+    run[-1]["redelivered"] = True  # the broker re-sent seq 3 to the collector (MQTT DUP): its PUBACK was lost
+    dev = account(run).devices["d1"]
+    assert (dev.received, dev.unique, dev.duplicates, dev.redelivered) == (5, 3, 2, 1)
+    assert account(run).to_dict()["redelivered"] == 1

@@ -158,7 +158,7 @@ def test_frame_has_one_row_per_arrival(collector: TelemetryCollector, make_publi
     pub = make_publisher("dev-1")
     msgs = [pub.publish() for _ in range(5)]
     pub.publish_payload(json.dumps(msgs[2]))  # a duplicate delivery
-    collector.wait_for(6, timeout=20)
+    collector.wait_for(lambda m: m.duplicate, timeout=20)
     frame = collector.frame()
     assert len(frame) == 6
     assert frame["seq"].tolist() == [1, 2, 3, 4, 5, 3]
@@ -178,7 +178,7 @@ def test_wait_timeout_says_what_how_long_and_last_seen(
         collector.wait_for(5, timeout=0.3, device="dev-1")
     assert time.monotonic() - started >= 0.3
     text = str(err.value)
-    assert "timed out after 0.3s waiting for 5 telemetry messages from dev-1" in text
+    assert "timed out after 0.3s waiting for 5 new telemetry messages from dev-1" in text
     assert "got 1" in text and "devices/dev-1/telemetry boot" in text and "seq 1" in text
     with pytest.raises(TelemetryTimeout, match=r"waiting for dev-1 status 'offline'.*last status: .*online"):
         collector.wait_for_status("dev-1", "offline", timeout=0.2)
@@ -254,3 +254,64 @@ def test_two_collectors_on_one_journal_count_only_their_own(
         second.wait_for(3, timeout=20)
         assert (collector.summary().received, collector.summary().duplicates) == (3, 0)
         assert second.summary().received == 3
+
+
+def test_count_waits_count_new_messages_not_redeliveries(
+    collector: TelemetryCollector, make_publisher: Publisher
+) -> None:
+    pub = make_publisher("dev-1")
+    msgs = [pub.publish() for _ in range(3)]
+    collector.wait_for(3, timeout=20)
+    for msg in msgs:  # a device resending what the broker already has: arrivals, not new telemetry
+        pub.publish_payload(json.dumps(msg))
+    collector.wait_for(lambda m: m.duplicate and m.seq == 3, timeout=20)
+    with pytest.raises(TelemetryTimeout, match="4 new telemetry messages"):
+        collector.wait_for(4, timeout=0.3)
+    pub.publish()
+    assert [m.seq for m in collector.wait_for(4, timeout=20)] == [1, 2, 3, 4]
+    stats = collector.statistics()
+    assert (stats["received"], stats["unique"], stats["duplicates"]) == (7, 4, 3)
+    summary = collector.summary().devices["dev-1"]
+    assert (summary.received, summary.unique, summary.duplicates) == (7, 4, 3)
+
+
+def test_journal_records_say_what_the_collector_had_seen(
+    collector: TelemetryCollector, make_publisher: Publisher, journal: Journal
+) -> None:
+    pub = make_publisher("dev-1")
+    first = [pub.publish() for _ in range(2)]
+    old_boot = pub.boot_id
+    pub.publish_payload(json.dumps(first[0]))
+    pub.new_boot()
+    pub.publish()
+    collector.wait_for(lambda m: m.boot_id == pub.boot_id, timeout=20)
+    journal.flush()
+    tele = [r for r in read_journal(journal.path) if r["kind"] == "telemetry"]
+    assert [(r["payload"]["seq"], r["seen_max"], r.get("duplicate", False)) for r in tele] == [
+        (1, 0, False), (2, 1, False), (1, 2, True), (1, 0, False)
+    ]
+    assert tele[-1]["prev_boot"] == {
+        "boot_id": old_boot, "last_seq": 2, "last_ts": first[1]["ts"], "last_dropped": 0
+    }
+
+
+def test_a_tests_view_waits_for_new_telemetry_not_redeliveries(
+    collector: TelemetryCollector, make_publisher: Publisher
+) -> None:
+    """The scenario step 'telemetry: {messages: 5}' after a broker restart: redeliveries are not flow."""
+    from harness.rig.services import TelemetryView
+
+    pub = make_publisher("dev-1")
+    old = [pub.publish() for _ in range(5)]
+    collector.wait_for(5, timeout=20)
+    view = TelemetryView(collector, "dev-1")
+    for msg in old:
+        pub.publish_payload(json.dumps(msg))
+    collector.wait_for(lambda m: m.duplicate and m.seq == 5, timeout=20)
+    assert (len(view.messages()), view.count()) == (5, 0)
+    with pytest.raises(TelemetryTimeout):
+        view.wait_for(view.count() + 1, timeout=0.3)
+    pub.publish()
+    assert [m.seq for m in view.wait_for(1, timeout=20)] == [6]
+    summary = view.summary().devices["dev-1"]
+    assert (summary.received, summary.unique, summary.duplicates, summary.lost()) == (6, 1, 5, 0)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from harness.drivers.netem.capture import PacketCapture
-from harness.drivers.netem.link import Address, CloseAfter, LinkState
+from harness.drivers.netem.link import PACKET_ONLY, Address, CloseAfter, LinkState
 from harness.drivers.netem.params import (
     CLEAR,
     DIRECTIONS,
@@ -453,8 +453,11 @@ class ImpairmentPoint:
                 self._proxies[name].changed()
 
         configured = {name: {d: p.describe() for d, p in per_dir.items()} for name, per_dir in new.items()}
+        # what a stream service cannot do (loss, duplicate...): accounting must not blame it for a gap
+        not_applied = {name: sorted({k for conf in per_dir.values() for k in conf if k in PACKET_ONLY})
+                       for name, per_dir in configured.items() if self._links[name].kind == "tcp"}  # fmt: skip
         self._change(swap, action=action, service=service, params=_jsonable(params), direction=direction,
-                     configured=configured)
+                     configured=configured, not_applied=not_applied)
 
     def _close_epoch(self, link: LinkState, *, reason: str) -> None:
         for snap in link.new_epoch(link.params):
