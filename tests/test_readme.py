@@ -133,7 +133,8 @@ def first_run(project: Project) -> Path:
     done = project.sh(f"{_venv(command.text)} --run-id {FIRST_RUN} -- -k {ONE_TEST}", timeout=RUN_TIMEOUT)
     assert done.returncode == 0, f"{command}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     folder = project.path / "reports" / FIRST_RUN
-    assert f"report: reports/{FIRST_RUN}/soak.html" in done.stdout, done.stdout[-2000:]
+    assert f"harness: report {folder / 'soak.html'}" in done.stdout, done.stdout[-2000:]  # its path, once
+    assert done.stdout.count("soak.html") == 1, done.stdout[-2000:]
     return folder
 
 

@@ -33,6 +33,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from harness.report.journal import read_run
 from harness.services import discovery
 from harness.services.broker import find_mosquitto
 
@@ -396,7 +397,7 @@ def test_an_independent_subscriber_sees_what_the_harness_reports(
     assert proc.returncode == 0, _inner_output(folder)
     assert discovery.read(folder)["state"] == "stopped"
 
-    journal = [json.loads(line) for line in (folder / "journal.jsonl").read_text().splitlines()]
+    journal = read_run(folder)
     dumps = [json.loads(line) for line in dump.read_text().splitlines()]
     windows = spans(journal, dumps)
     assert list(windows["summary"]) == ["gate", "steady-1", "steady-2", "partition", "broker-restart",
