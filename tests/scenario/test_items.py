@@ -23,7 +23,7 @@ def _scenario(folder: Path, name: str = "marks.yaml", text: str = MARKS) -> Path
     importlib.util.find_spec("labgrid") is None,
     reason="labgrid is not installed (pip install 'labgrid>=26,<27'; CI's scenario job installs it)",
 )
-def test_scenario_items_run_with_labgrids_plugin_active(pytester: pytest.Pytester) -> None:
+def test_scenario_items_run_with_labgrids_plugin_active(pytester: pytest.Pytester, labgrid_in_inner_runs: None) -> None:
     """labgrid's pytest_runtest_setup reads item.fixturenames: every scenario item errored without it."""
     pytester.makefile(".yaml", loop=LOOP_RIG)
     _scenario(pytester.path / "scenarios")
