@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.rig.rig import Rig
 from harness.rig.spec import RigSpec
+from harness.runfolder import make_scratch
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def check_rig(spec: RigSpec, source: str, *, lock_dir: Path | None = None) -> li
         if claim is None:
             held = "; ".join(h.describe() for h in holders(keys, folder)) or "held"
             return [result("claim", ", ".join(keys), False, f"{held}; check again when that run is done")]
-    workdir = Path(tempfile.mkdtemp(prefix="harness-rig-check-"))
+    workdir = make_scratch("rig-check")  # swept by the next run if this check is killed
     rig = Rig(spec, source, workdir)
     out: list[PartCheck] = []
     try:

@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
+import shutil
 import threading
 import time
 from collections import Counter
@@ -35,6 +35,7 @@ from aiohttp import web
 from harness.errors import ConfigError, RigError
 from harness.ota.slot import check_fits
 from harness.report.journal import Journal
+from harness.runfolder import make_scratch
 from harness.services.artifact_faults import Decision, Fault, FaultPlan, describe
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
@@ -99,10 +100,11 @@ class ArtifactServer:
         shutdown_timeout: float = 1.0,
         slot_size: int | None = None,
     ) -> None:
-        self._own_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._own_dir: Path | None = None
         if folder is None:
-            self._own_dir = tempfile.TemporaryDirectory(prefix="harness-artifacts-")
-            folder = self._own_dir.name
+            # A scratch folder: removed at close, and swept by the next run if this process is killed.
+            self._own_dir = make_scratch("artifacts")
+            folder = self._own_dir
         self.folder = Path(folder)
         self.host = host
         self._want_port = port
@@ -205,7 +207,7 @@ class ArtifactServer:
 
     def _cleanup_dir(self) -> None:
         if self._own_dir is not None:
-            self._own_dir.cleanup()
+            shutil.rmtree(self._own_dir, ignore_errors=True)
             self._own_dir = None
 
     def __enter__(self) -> ArtifactServer:

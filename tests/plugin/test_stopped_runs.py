@@ -198,6 +198,8 @@ def test_sigkill_leaves_no_process_and_the_next_run_sweeps_its_temp_folder(proje
         for pid in _alive(children if "children" in locals() else []):
             os.kill(pid, signal.SIGKILL)
     assert scratch, f"the twin's scratch folder is not under the run's temp dir {run.tmp}"
+    names = " ".join(f.name for f in scratch)
+    assert "-rig-" in names and "-artifacts-" in names, f"the twin's and the artifact server's folders: {names}"
     assert all(folder.exists() for folder in scratch), "nothing to sweep: the folders went by themselves"
     nxt = Run(project, "next", "test_quick.py")
     try:
