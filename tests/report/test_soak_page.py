@@ -282,3 +282,20 @@ def test_transitions_and_per_version_uptime_come_from_the_analysis(tmp_path: Pat
     assert [t.label for t in runfacts.transitions(a)] == ["1.0.0 → 1.1.0 committed"]
     times = {v.version: v.uptime for v in runfacts.version_times(images)}
     assert times["1.1.0"] == pytest.approx(300.0, abs=5)
+
+
+def test_python_tests_are_drawn_in_the_test_lane_with_their_outcome(tmp_path: Path) -> None:
+    r = Run(tmp_path / "suite", scenario=None, duration=None)
+    r.boot()
+    for name, outcome in (("test_boots", "passed"), ("test_reboot", "failed")):
+        nodeid = f"tests/device/test_boot.py::{name}"
+        r.j.record("test", t=r.t + 0.5, action="start", nodeid=nodeid)
+        r.publish(6)
+        r.j.record("test", t=r.t + 0.5, action="end", nodeid=nodeid, outcome=outcome)
+    folder = r.end()
+    lane = next(x for x in ln.lanes(analyze(load_run(folder))) if x.name == "test / scenario")
+    assert [(i.label, i.key) for i in lane.items] == [("test_boots", "test"), ("test_reboot (failed)", "test-failed")]
+    assert all(i.end is not None and i.end - i.start == pytest.approx(60.0) for i in lane.items)
+    p = Page(folder)
+    listed = p.rows("Time series")
+    assert listed[1][1:] == ["test / scenario", "test_reboot (failed)", "1 min"]
