@@ -37,6 +37,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 #verdict li{margin:2px 0}
 #verdict li.bad{color:#b71c1c;font-weight:700}
 #verdict ul.trends{color:#333}
+#verdict ul.unjudged{color:#7a5200;font-size:13px}
 #verdict .tag{display:inline-block;font-size:13px;padding:2px 8px;border-radius:4px;background:#fff4d6;
 color:#7a5200;border:1px solid #e6c36a;vertical-align:middle;margin-right:8px}
 .facts{display:flex;flex-wrap:wrap;gap:8px;margin:6px 0 10px}

@@ -299,3 +299,21 @@ def test_python_tests_are_drawn_in_the_test_lane_with_their_outcome(tmp_path: Pa
     p = Page(folder)
     listed = p.rows("Time series")
     assert listed[1][1:] == ["test / scenario", "test_reboot (failed)", "1 min"]
+
+
+def test_a_check_not_judged_is_named_in_the_banner_with_its_reason(tmp_path: Path) -> None:
+    """A PASS banner saying '1 of 2 checks passed' and nothing else reads as a hidden failure."""
+    r = Run(tmp_path / "unjudged")
+    r.boot()
+    r.publish(50)
+    why = "too little time within boots to tell (the schedule is compressed 160x)"
+    r.j.record("check", t=r.t, scenario="soak", name="heap.slope > -200B/h", metric="heap.slope", op=">",
+               expected=-200.0, observed=7230.2, passed=None, skipped=why)  # fmt: skip
+    r.check("telemetry.latency.p99 < 10s", "telemetry.latency.p99", "<", 10.0, 0.042, True)
+    p = Page(r.end())
+    _agree(p)
+    assert p.state == "PASS"
+    assert "1 of 2 checks passed, 1 not judged" in p.headline
+    assert f"soak: heap.slope: not judged — {why}" in [_text(x) for x in re.findall(
+        r'<li class="unjudged">(.*?)</li>', p.verdict_html)]  # fmt: skip
+    assert p.rows("Checks")[0][1:] == ["heap.slope > -200B/h", "> \u2212200 B/h", "+7,230 B/h", "not judged"]
