@@ -23,6 +23,7 @@ COLOURS = {
     "impairment": "#edc948",
     "broker": "#b07aa1",
     "power": "#4e79a7",
+    "supply": "#76b7b2",
     "boot": "#9c755f",
     "boot-unexpected": "#d62728",
     "committed": "#59a14f",
@@ -39,6 +40,7 @@ LEGEND = {
     "impairment": "impairment",
     "broker": "broker down",
     "power": "power cut",
+    "supply": "supply off / cycle",
     "boot": "boot (expected)",
     "boot-unexpected": "boot (UNEXPECTED)",
     "committed": "OTA committed",
@@ -108,7 +110,14 @@ def lanes(a: Analysis) -> list[Lane]:
         Lane(
             "network", [Item(b.start, b.end, b.kind if b.kind in COLOURS else "impairment", b.label) for b in a.bands]
         ),
-        Lane("power", [Item(m.t, None, "power", m.label) for m in a.markers if m.kind == "power"]),
+        Lane(
+            "power",
+            [
+                Item(m.t, None, "power" if m.label == "power cut" else "supply", m.label)
+                for m in a.markers
+                if m.kind == "power"
+            ],
+        ),
         Lane(
             "boots",
             [

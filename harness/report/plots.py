@@ -165,7 +165,7 @@ def _legend_handles(all_lanes: list[ln.Lane], devices: list[str]) -> list[Any]:
     handles: list[Any] = []
     for key in ln.keys_used(all_lanes):
         label = ln.LEGEND[key]
-        if key in ("power", "boot", "boot-unexpected"):
+        if key in ("power", "supply", "boot", "boot-unexpected"):
             handles.append(Line2D([], [], color=ln.COLOURS[key], lw=2, label=label))
         else:
             handles.append(Patch(color=ln.COLOURS[key], label=label))

@@ -95,13 +95,14 @@ def verdict_block(a: Analysis, v: Verdict) -> str:
 
 def _facts(a: Analysis, v: Verdict, m: dict[str, Any]) -> str:
     committed = sum(1 for o in a.ota if o.outcome == "committed")
-    cuts = sum(1 for k in a.markers if k.kind == "power")
+    cuts = sum(1 for k in a.markers if k.kind == "power" and k.label == "power cut")
+    supply = sum(1 for k in a.markers if k.kind == "power") - cuts
     lost = m.get("telemetry.loss.total") or 0
     return h.facts(
         [
             ("run length", u.duration(a.span)),
             (f"boots, {v.unexpected_boots} unexpected", u.number(v.boots)),
-            ("power cuts", u.number(cuts)),
+            ("power cuts" + (f", {supply} other supply off" if supply else ""), u.number(cuts)),
             (f"OTA attempts, {committed} committed", u.number(len(a.ota))),
             (f"telemetry received, {u.number(lost)} lost", u.number(m.get("telemetry.received") or 0)),
         ]

@@ -317,3 +317,24 @@ def test_a_check_not_judged_is_named_in_the_banner_with_its_reason(tmp_path: Pat
     assert f"soak: heap.slope: not judged — {why}" in [_text(x) for x in re.findall(
         r'<li class="unjudged">(.*?)</li>', p.verdict_html)]  # fmt: skip
     assert p.rows("Checks")[0][1:] == ["heap.slope > -200B/h", "> \u2212200 B/h", "+7,230 B/h", "not judged"]
+
+
+def test_two_cuts_a_moment_apart_are_two_and_a_supply_cycle_is_not_a_cut(tmp_path: Path) -> None:
+    """The nightly's schedule can cut twice within a second: the key figure, the power lane and the
+    boots agree on two cuts; the supply cycled by a test before them is counted apart."""
+    r = Run(tmp_path / "cuts")
+    r.boot()
+    r.publish(5)
+    r.j.record("power", t=r.t, action="off", source="twin:psu")  # dut.power_cycle() from a test
+    r.j.record("power", t=r.t + 0.1, action="on", source="twin:psu")
+    for gap in (0.9, 0.16):  # two cuts 0.16 s apart, each followed a few ms later by the supply's record
+        r.t += gap
+        r.j.record("injection", t=r.t, action="power-cut", params={"off": 0.1}, scenario="soak")
+        r.j.record("power", t=r.t + 0.004, action="off", source="twin:psu")
+        r.j.record("power", t=r.t + 0.1, action="on", source="twin:psu")
+    r.publish(20)
+    p = Page(r.end())
+    lane = next(x for x in ln.lanes(p.a) if x.name == "power")
+    assert [i.label for i in lane.items] == ["supply off", "power cut", "power cut"]
+    facts = dict((_text(k), _text(v)) for v, k in re.findall(r'<div class="fact"><b>(.*?)</b>(.*?)</div>', p.html))
+    assert facts["power cuts, 1 other supply off"] == "2"
