@@ -338,3 +338,18 @@ def test_two_cuts_a_moment_apart_are_two_and_a_supply_cycle_is_not_a_cut(tmp_pat
     assert [i.label for i in lane.items] == ["supply off", "power cut", "power cut"]
     facts = dict((_text(k), _text(v)) for v, k in re.findall(r'<div class="fact"><b>(.*?)</b>(.*?)</div>', p.html))
     assert facts["power cuts, 1 other supply off"] == "2"
+
+
+def test_the_latency_panel_has_tick_labels_in_plain_milliseconds(tmp_path: Path) -> None:
+    """On the symlog latency axis only '10²' was labelled: 42 ms and 150 ms could not be read off."""
+    r = Run(tmp_path / "latency")
+    r.boot()
+    r.publish(60)
+    a = analyze(load_run(r.end()))
+    (draw,) = [d for title, d in plots._panels(a, plots.axis_for(a)) if title.startswith("latency")]
+    fig, ax = plt.subplots()
+    draw(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    plt.close(fig)
+    assert labels == ["0", "50", "100"]
