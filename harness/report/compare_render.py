@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from harness.report import html as h
@@ -65,15 +66,35 @@ def _value(d: MetricDelta, value: float) -> str:
 
 
 def _delta(d: MetricDelta) -> str:
-    """The change with its sign, and the relative change only where the baseline is not ~0."""
+    """The change with its sign, and the relative change only where the baseline is not ~0 and the change
+    not below 1% (``0 ms``, not ``-0 ms (-0%)``)."""
     kind = u.kind_of(d.metric)
     if kind in ("bytes_per_h", "volts_per_h"):
         text = u.rate(d.delta, "B" if kind == "bytes_per_h" else "V")
     else:
-        text = ("+" if d.delta >= 0 else u.MINUS) + _value(d, abs(d.delta))
-    if d.relative is not None and abs(d.baseline) > d.allowance:
+        size = _value(d, abs(d.delta))
+        zero = re.fullmatch(r"[0.,]+(\s.*)?", size) is not None
+        text = size if zero else ("+" if d.delta >= 0 else u.MINUS) + size
+    if d.relative is not None and abs(d.baseline) > d.allowance and abs(d.relative) >= 0.01:
         text += f" ({d.relative * 100:+.0f}%)".replace("-", u.MINUS)
     return text
+
+
+def _rule(d: MetricDelta) -> str:
+    """When a change is a regression, short enough for one line: ``higher by > 100 ms or 20%``."""
+    tol = d.tolerance
+    kind = u.kind_of(d.metric)
+    parts = []
+    if tol.absolute:
+        if kind in ("bytes_per_h", "volts_per_h"):
+            parts.append(u.rate(tol.absolute, "B" if kind == "bytes_per_h" else "V").lstrip("+"))
+        else:
+            parts.append(_value(d, tol.absolute))
+    if tol.relative:
+        parts.append(f"{tol.relative * 100:g}%")
+    if not parts:
+        return "any increase" if tol.worse == "higher" else "any decrease"
+    return f"{tol.worse} by > {' or '.join(parts)}"
 
 
 def _with_interval(d: MetricDelta, value: float, ci: tuple[float, float] | None) -> str:
@@ -94,7 +115,10 @@ def _status(d: MetricDelta) -> str:
     if d.improved:
         return '<td class="pass">improved</td>'
     if d.within_noise:
-        return '<td class="pass" title="the 99.9% intervals overlap once the allowance is added">within noise</td>'
+        return (
+            '<td class="pass nowrap" title="the 99.9% intervals overlap once the allowance is added">'
+            "within noise</td>"
+        )
     return '<td class="pass">within</td>'
 
 
@@ -173,12 +197,12 @@ def html(cmp: Comparison) -> str:
                 h.cell(_with_interval(d, d.baseline, d.baseline_ci), "num"),
                 h.cell(_with_interval(d, d.current, d.current_ci), "num"),
                 h.cell(_delta(d), "num"),
-                h.cell(d.tolerance.describe()),
+                h.cell(_rule(d)),
                 _status(d),
             ]
         )
     metrics = (
-        h.table(["metric", "baseline", "now", "change", "tolerance", ""], rows)
+        h.table(["metric", "baseline", "now", "change", "regression if", ""], rows)
         if rows
         else "<p>No metric with a tolerance has a value in both runs.</p>"
     )

@@ -23,6 +23,7 @@ table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
 th,td{border:1px solid #d8d8d8;padding:4px 9px;text-align:left;vertical-align:top}
 th{background:#f3f3f3;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.nowrap{white-space:nowrap}
 .pass{background:#e3f4e1;color:#1b5e20;font-weight:600}
 .fail{background:#fde2e1;color:#b71c1c;font-weight:600}
 .warn{background:#fff4d6;color:#7a5200;font-weight:600}
