@@ -19,6 +19,7 @@ from harness.session import HarnessSession, HealthEvent, check_capabilities
 
 STATE = pytest.StashKey[HarnessSession]()
 _CONSOLE_MARK = pytest.StashKey[Any]()
+_TEST_RECORD = pytest.StashKey[dict[str, Any]]()  # the test's journal record: started?, outcome so far
 RIG_FIXTURES = frozenset({"rig", "console", "power", "dut"})
 
 
@@ -381,9 +382,45 @@ def journal(request: pytest.FixtureRequest) -> Any:
 # -- reporting -----------------------------------------------------------------------------
 
 
+def _journal_test_start(item: pytest.Item) -> None:
+    """A ``test`` start record once the run's journal is open (a rig fixture may open it during set-up).
+    Scenario items journal their own ``scenario`` records."""
+    if getattr(item, "harness_reports_itself", False):
+        return
+    state = item.config.stash.get(STATE, None)
+    rec = item.stash.setdefault(_TEST_RECORD, {"started": False, "outcome": "passed"})
+    if state is not None and state._journal is not None and not rec["started"]:
+        rec["started"] = True
+        state._journal.record("test", action="start", nodeid=item.nodeid)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, Any, Any]:
+    _journal_test_start(item)
+    try:
+        return (yield)
+    finally:
+        _journal_test_start(item)
+
+
+def _journal_test_outcome(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Note the phase's outcome; after teardown, the ``test`` end record (passed, failed, skipped, error)."""
+    rec = item.stash.get(_TEST_RECORD, None)
+    if rec is None:
+        return
+    if report.skipped and report.when != "teardown":
+        rec["outcome"] = "skipped"
+    elif report.failed and rec["outcome"] != "failed":
+        rec["outcome"] = "failed" if report.when == "call" else "error"
+    state = item.config.stash.get(STATE, None)
+    if report.when == "teardown" and rec["started"] and state is not None and state._journal is not None:
+        state._journal.record("test", action="end", nodeid=item.nodeid, outcome=rec["outcome"])
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    _journal_test_outcome(item, report)
     marked = item.stash.get(_CONSOLE_MARK, None)
     if marked is not None and report.failed:
         console, mark = marked

@@ -3,8 +3,11 @@
 Tests: *new failures* (fail now, passed or absent in the baseline), *fixed*, *still failing*, *flaky*
 (the outcome differs across repeats within this run: reruns, ``pytest-repeat`` ids ``[2-5]``), and
 tests the baseline had that did not run. Metrics: each metric with a tolerance is compared; a change
-in its worse direction beyond the allowance is a regression. New failures and metric regressions
-are the *findings*; any finding makes the comparison fail (non-zero exit), flaky tests do not.
+in its worse direction beyond the allowance is a regression. A metric measured with a confidence
+interval (``heap.slope`` and ``battery.slope`` carry ``<metric>.low``/``.high``, 99.9%) regresses only
+when the intervals do not overlap after the allowance (now's whole interval lies beyond the baseline's
+by more than it); a change of its estimate inside that is *within noise*. New failures and metric
+regressions are the *findings*; any finding makes the comparison fail (non-zero exit), flaky tests do not.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ class MetricDelta:
     baseline: float
     current: float
     tolerance: Tolerance
+    #: (low, high) confidence intervals of a fitted metric, when both runs carry them.
+    baseline_ci: tuple[float, float] | None = None
+    current_ci: tuple[float, float] | None = None
 
     @property
     def delta(self) -> float:
@@ -43,12 +49,35 @@ class MetricDelta:
         return self.tolerance.allowance(self.baseline)
 
     @property
+    def judged_by_interval(self) -> bool:
+        return self.baseline_ci is not None and self.current_ci is not None
+
+    def _beyond(self, worse: bool) -> bool:
+        """Now lies beyond the baseline by more than the allowance, worse (or better) way: the estimates,
+        or for a fitted metric the intervals (no overlap left once the allowance is added)."""
+        if not (self.baseline_ci and self.current_ci):
+            return (self.worse_by if worse else -self.worse_by) > self.allowance + 1e-12
+        (b_lo, b_hi), (c_lo, c_hi) = self.baseline_ci, self.current_ci
+        higher = (self.tolerance.worse == "higher") == worse  # is the move we test for upwards?
+        gap = c_lo - b_hi if higher else b_lo - c_hi
+        return gap > self.allowance + 1e-12
+
+    @property
     def regressed(self) -> bool:
-        return self.worse_by > self.allowance + 1e-12
+        return self._beyond(worse=True)
 
     @property
     def improved(self) -> bool:
-        return -self.worse_by > self.allowance + 1e-12
+        return self._beyond(worse=False)
+
+    @property
+    def within_noise(self) -> bool:
+        """The estimates moved by more than the allowance, but the intervals say it may be chance."""
+        return (
+            self.judged_by_interval
+            and not (self.regressed or self.improved)
+            and abs(self.worse_by) > self.allowance + 1e-12
+        )
 
     @property
     def relative(self) -> float | None:
@@ -58,10 +87,16 @@ class MetricDelta:
         kind = self.tolerance.kind
         rel = "" if self.relative is None else f" ({self.relative * 100:+.0f}%)"
         sign = "+" if self.delta >= 0 else "-"
-        return (
+        text = (
             f"{self.metric}: {show(self.baseline, kind)} -> {show(self.current, kind)}, "
             f"{sign}{show(abs(self.delta), kind)}{rel}, allowed {show(self.allowance, kind)}"
         )
+        if self.baseline_ci and self.current_ci:
+            text += (
+                f" (99.9% CI {show(self.baseline_ci[0], kind)} .. {show(self.baseline_ci[1], kind)} -> "
+                f"{show(self.current_ci[0], kind)} .. {show(self.current_ci[1], kind)})"
+            )
+        return text
 
 
 @dataclass
@@ -143,11 +178,26 @@ def compare_metrics(
 ) -> None:
     for name, tol in tolerances.items():
         a, b = baseline.get(name), current.get(name)
-        numeric = [isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b)]
+        numeric = [_number(v) for v in (a, b)]
         if all(numeric):
-            cmp.deltas.append(MetricDelta(name, float(a), float(b), tol))  # type: ignore[arg-type]
+            base_ci, cur_ci = _interval(baseline, name), _interval(current, name)
+            if base_ci is None or cur_ci is None:  # an older run without intervals: the estimates
+                base_ci = cur_ci = None
+            cmp.deltas.append(MetricDelta(name, float(a), float(b), tol, base_ci, cur_ci))  # type: ignore[arg-type]
         elif any(numeric):
             cmp.missing_metrics.append(name)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _interval(values: dict[str, Any], name: str) -> tuple[float, float] | None:
+    """``(<name>.low, <name>.high)`` when the run has both (a fitted metric's confidence interval)."""
+    lo, hi = values.get(f"{name}.low"), values.get(f"{name}.high")
+    if not (_number(lo) and _number(hi)):
+        return None
+    return (min(float(lo), float(hi)), max(float(lo), float(hi)))
 
 
 def run_metrics(run: RunData) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from harness.report import html as h
@@ -50,6 +51,7 @@ def markdown(cmp: Comparison) -> str:
     lines.append(
         f"Fixed {len(cmp.fixed)} · still failing {len(cmp.still_failing)} · flaky {len(cmp.flaky)} · "
         f"metrics compared {len(cmp.deltas)}, improved {sum(d.improved for d in cmp.deltas)}"
+        + (f", within noise {noise}" if (noise := sum(d.within_noise for d in cmp.deltas)) else "")
     )
     if cmp.flaky:
         lines += ["", f"Flaky: {_listed(cmp.flaky)}"]
@@ -64,15 +66,60 @@ def _value(d: MetricDelta, value: float) -> str:
 
 
 def _delta(d: MetricDelta) -> str:
-    """The change with its sign, and the relative change only where the baseline is not ~0."""
+    """The change with its sign, and the relative change only where the baseline is not ~0 and the change
+    not below 1% (``0 ms``, not ``-0 ms (-0%)``)."""
     kind = u.kind_of(d.metric)
     if kind in ("bytes_per_h", "volts_per_h"):
         text = u.rate(d.delta, "B" if kind == "bytes_per_h" else "V")
     else:
-        text = ("+" if d.delta >= 0 else u.MINUS) + _value(d, abs(d.delta))
-    if d.relative is not None and abs(d.baseline) > d.allowance:
+        size = _value(d, abs(d.delta))
+        zero = re.fullmatch(r"[0.,]+(\s.*)?", size) is not None
+        text = size if zero else ("+" if d.delta >= 0 else u.MINUS) + size
+    if d.relative is not None and abs(d.baseline) > d.allowance and abs(d.relative) >= 0.01:
         text += f" ({d.relative * 100:+.0f}%)".replace("-", u.MINUS)
     return text
+
+
+def _rule(d: MetricDelta) -> str:
+    """When a change is a regression, short enough for one line: ``higher by > 100 ms or 20%``."""
+    tol = d.tolerance
+    kind = u.kind_of(d.metric)
+    parts = []
+    if tol.absolute:
+        if kind in ("bytes_per_h", "volts_per_h"):
+            parts.append(u.rate(tol.absolute, "B" if kind == "bytes_per_h" else "V").lstrip("+"))
+        else:
+            parts.append(_value(d, tol.absolute))
+    if tol.relative:
+        parts.append(f"{tol.relative * 100:g}%")
+    if not parts:
+        return "any increase" if tol.worse == "higher" else "any decrease"
+    return f"{tol.worse} by > {' or '.join(parts)}"
+
+
+def _with_interval(d: MetricDelta, value: float, ci: tuple[float, float] | None) -> str:
+    """The value, and for a fitted metric its 99.9% interval: ``-11.52 mV/h (-52.70 … +29.94)``."""
+    if ci is None:
+        return _value(d, value)
+    kind = u.kind_of(d.metric)
+    if kind not in ("bytes_per_h", "volts_per_h"):
+        return f"{_value(d, value)} ({_value(d, ci[0])} … {_value(d, ci[1])})"
+    unit = "B" if kind == "bytes_per_h" else "V"
+    bounds = " … ".join(u.rate(x, unit).rsplit(" ", 1)[0] for x in ci)
+    return f"{u.rate(value, unit)} ({bounds})"
+
+
+def _status(d: MetricDelta) -> str:
+    if d.regressed:
+        return '<td class="fail">REGRESSED</td>'
+    if d.improved:
+        return '<td class="pass">improved</td>'
+    if d.within_noise:
+        return (
+            '<td class="pass nowrap" title="the 99.9% intervals overlap once the allowance is added">'
+            "within noise</td>"
+        )
+    return '<td class="pass">within</td>'
 
 
 def _allowed(d: MetricDelta) -> str:
@@ -108,8 +155,8 @@ def state(cmp: Comparison) -> str:
 
 def _regression_line(d: MetricDelta) -> str:
     return (
-        f"<b>{h.e(d.metric)}</b>: {h.e(_value(d, d.baseline))} → {h.e(_value(d, d.current))} "
-        f"({h.e(_delta(d))}; allowed {h.e(_allowed(d))})"
+        f"<b>{h.e(d.metric)}</b>: {h.e(_with_interval(d, d.baseline, d.baseline_ci))} → "
+        f"{h.e(_with_interval(d, d.current, d.current_ci))} ({h.e(_delta(d))}; allowed {h.e(_allowed(d))})"
     )
 
 
@@ -124,6 +171,7 @@ def verdict_block(cmp: Comparison) -> str:
         f"{u.plural(len(cmp.new_failures), 'new failure')}, {u.plural(len(cmp.regressions), 'metric')} beyond "
         f"tolerance; {len(cmp.fixed)} fixed, {len(cmp.flaky)} flaky, {len(cmp.still_failing)} still failing; "
         f"{u.plural(len(cmp.deltas), 'metric')} compared"
+        + (f" ({noise} within noise)" if (noise := sum(d.within_noise for d in cmp.deltas)) else "")
     )
     if cmp.incomplete:
         headline += f"; the {' and the '.join(cmp.incomplete)} did not finish: compared what was recorded"
@@ -143,28 +191,27 @@ def html(cmp: Comparison) -> str:
     """The full page: verdict, findings, every compared metric, then the test lists."""
     rows = []
     for d in sorted(cmp.deltas, key=lambda d: (not d.regressed, d.metric)):
-        status = (
-            '<td class="fail">REGRESSED</td>'
-            if d.regressed
-            else '<td class="pass">improved</td>'
-            if d.improved
-            else '<td class="pass">within</td>'
-        )
         rows.append(
             [
                 h.cell(d.metric),
-                h.cell(_value(d, d.baseline), "num"),
-                h.cell(_value(d, d.current), "num"),
+                h.cell(_with_interval(d, d.baseline, d.baseline_ci), "num"),
+                h.cell(_with_interval(d, d.current, d.current_ci), "num"),
                 h.cell(_delta(d), "num"),
-                h.cell(d.tolerance.describe()),
-                status,
+                h.cell(_rule(d)),
+                _status(d),
             ]
         )
     metrics = (
-        h.table(["metric", "baseline", "now", "change", "tolerance", ""], rows)
+        h.table(["metric", "baseline", "now", "change", "regression if", ""], rows)
         if rows
         else "<p>No metric with a tolerance has a value in both runs.</p>"
     )
+    if any(d.judged_by_interval for d in cmp.deltas):
+        metrics += (
+            '<p class="small">Trend slopes show their 99.9% confidence interval in brackets; one regresses only '
+            "when now's interval lies beyond the baseline's by more than the allowance. <i>within noise</i>: the "
+            "estimates moved more than that, but the intervals overlap.</p>"
+        )
     if cmp.missing_metrics:
         metrics += f'<p class="small">Present in only one of the runs: {h.e(", ".join(cmp.missing_metrics))}.</p>'
     body = (

@@ -94,24 +94,29 @@ def bands(records: list[dict[str, Any]], end: float) -> list[Band]:
     return out
 
 
-def _power_cut_times(records: list[dict[str, Any]]) -> list[float]:
-    times = [
+def _power_cut_times(records: list[dict[str, Any]]) -> list[tuple[float, str]]:
+    """Each power-cut injection once (the supply's own ``off`` record of it, a few ms later, is the same cut;
+    two cuts a fraction of a second apart are two), then the supply switched off or cycled by anything else."""
+    cuts = sorted(
         float(r["t"]) for r in records if r.get("kind") == "injection" and _injection_name(r) == "power-cut"
-    ]
-    times += [
+    )
+    supply = sorted(
         float(r["t"]) for r in records if r.get("kind") == "power" and r.get("action") in ("off", "cycle")
-    ]
-    return sorted(times)
+    )
+    out = [(t, "power cut") for t in cuts]
+    unpaired = list(cuts)
+    for t in supply:
+        cut = next((c for c in unpaired if -0.05 <= t - c <= 5.0), None)  # the cut, then its supply record
+        if cut is not None:
+            unpaired.remove(cut)
+        else:
+            out.append((t, "supply off"))
+    return sorted(out)
 
 
 def markers(records: list[dict[str, Any]], reboots: list[Reboot], ota: list[OtaAttempt]) -> list[Marker]:
     """Power cuts, OTA outcomes and reboots (with cause), for drawing on the time series."""
-    out: list[Marker] = []
-    last = -1e18
-    for t in _power_cut_times(records):
-        if t - last > 5.0:  # an injection and the supply's own record of it are one cut
-            out.append(Marker(t, "power", "power cut"))
-        last = t
+    out = [Marker(t, "power", label) for t, label in _power_cut_times(records)]
     for a in ota:
         when = a.end if a.end is not None else a.start
         out.append(Marker(when, "ota", f"OTA {a.version} {a.outcome}", bad=a.outcome != "committed"))

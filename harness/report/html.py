@@ -23,6 +23,7 @@ table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
 th,td{border:1px solid #d8d8d8;padding:4px 9px;text-align:left;vertical-align:top}
 th{background:#f3f3f3;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.nowrap{white-space:nowrap}
 .pass{background:#e3f4e1;color:#1b5e20;font-weight:600}
 .fail{background:#fde2e1;color:#b71c1c;font-weight:600}
 .warn{background:#fff4d6;color:#7a5200;font-weight:600}
@@ -37,6 +38,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 #verdict li{margin:2px 0}
 #verdict li.bad{color:#b71c1c;font-weight:700}
 #verdict ul.trends{color:#333}
+#verdict ul.unjudged{color:#7a5200;font-size:13px}
 #verdict .tag{display:inline-block;font-size:13px;padding:2px 8px;border-radius:4px;background:#fff4d6;
 color:#7a5200;border:1px solid #e6c36a;vertical-align:middle;margin-right:8px}
 .facts{display:flex;flex-wrap:wrap;gap:8px;margin:6px 0 10px}

@@ -1,5 +1,6 @@
-"""What happened when, as lanes: one row per layer (scenario, network, power, boots, OTA) under the time plots,
-instead of labels piled over the data.
+"""What happened when, as lanes: one row per layer (test / scenario, network, power, boots, OTA) under the time
+plots, instead of labels piled over the data. Python tests come from the plugin's ``test`` start/end records,
+scenarios from their own ``scenario`` records.
 
 Each lane holds spans (a scenario, a partition, an OTA attempt) and points (a power cut, a boot). Points
 closer together than the plot can tell apart are grouped (:func:`clusters`) and drawn once with a count;
@@ -14,12 +15,15 @@ from harness.report.analysis import Analysis
 
 #: Colours by key: the plots draw them and the page's legend names them.
 COLOURS = {
+    "test": "#b3c6a3",
+    "test-failed": "#e8a0a0",
     "scenario": "#8cb3d9",
     "partition": "#e15759",
     "profile": "#f28e2b",
     "impairment": "#edc948",
     "broker": "#b07aa1",
     "power": "#4e79a7",
+    "supply": "#76b7b2",
     "boot": "#9c755f",
     "boot-unexpected": "#d62728",
     "committed": "#59a14f",
@@ -28,12 +32,15 @@ COLOURS = {
     "unfinished": "#bab0ac",
 }
 LEGEND = {
+    "test": "test",
+    "test-failed": "test failed",
     "scenario": "scenario",
     "partition": "partition",
     "profile": "network profile",
     "impairment": "impairment",
     "broker": "broker down",
     "power": "power cut",
+    "supply": "supply off / cycle",
     "boot": "boot (expected)",
     "boot-unexpected": "boot (UNEXPECTED)",
     "committed": "OTA committed",
@@ -74,14 +81,43 @@ def _scenario_spans(a: Analysis) -> list[Item]:
     return sorted(out, key=lambda i: i.start)
 
 
+def _short(nodeid: str) -> str:
+    """``tests/device/test_boot.py::test_reboot[x]`` -> ``test_reboot[x]``: the lane has no room for paths."""
+    return nodeid.rsplit("::", 1)[-1] or nodeid
+
+
+def _test_spans(a: Analysis) -> list[Item]:
+    """Python tests, from the plugin's ``test`` records (a test without its end ran until the run ended)."""
+    out: list[Item] = []
+    open_: dict[str, float] = {}
+    for r in a.run.of("test"):
+        nodeid, action, t = str(r.get("nodeid") or "test"), r.get("action"), float(r["t"])
+        if action == "start":
+            open_[nodeid] = t
+        elif action == "end" and nodeid in open_:
+            outcome = str(r.get("outcome") or "")
+            failed = outcome in ("failed", "error")
+            label = _short(nodeid) + (f" ({outcome})" if failed or outcome == "skipped" else "")
+            out.append(Item(open_.pop(nodeid), t, "test-failed" if failed else "test", label))
+    out += [Item(t0, a.end, "test", f"{_short(n)} (no end)") for n, t0 in open_.items()]
+    return out
+
+
 def lanes(a: Analysis) -> list[Lane]:
-    """The lanes this run has something for, top to bottom: scenario, network, power, boots, OTA."""
+    """The lanes this run has something for, top to bottom: test / scenario, network, power, boots, OTA."""
     out = [
-        Lane("scenario", _scenario_spans(a)),
+        Lane("test / scenario", sorted(_test_spans(a) + _scenario_spans(a), key=lambda i: i.start)),
         Lane(
             "network", [Item(b.start, b.end, b.kind if b.kind in COLOURS else "impairment", b.label) for b in a.bands]
         ),
-        Lane("power", [Item(m.t, None, "power", m.label) for m in a.markers if m.kind == "power"]),
+        Lane(
+            "power",
+            [
+                Item(m.t, None, "power" if m.label == "power cut" else "supply", m.label)
+                for m in a.markers
+                if m.kind == "power"
+            ],
+        ),
         Lane(
             "boots",
             [

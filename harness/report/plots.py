@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
 
 from harness.report import lanes as ln
 from harness.report.analysis import Analysis
@@ -151,6 +152,7 @@ def _panels(a: Analysis, axis: TimeAxis) -> list[tuple[str, Callable[[Axes], Non
             ax.plot(wx, win["latency_p50"] * 1000, "-", lw=1.2, color="#4e79a7", label="latency p50")
             ax.plot(wx, win["latency_p99"] * 1000, "-", lw=1.2, color="#e15759", label="latency p99")
             ax.set_yscale("symlog", linthresh=100)
+            _latency_ticks(ax, float(np.nanmax(win["latency_p99"].to_numpy(dtype=float) * 1000, initial=0.0)))
             ax.legend(loc="upper left", fontsize=7, ncols=2, framealpha=0.8)
 
         def msgs(ax: Axes) -> None:
@@ -161,11 +163,21 @@ def _panels(a: Analysis, axis: TimeAxis) -> list[tuple[str, Callable[[Axes], Non
     return panels
 
 
+def _latency_ticks(ax: Axes, top_ms: float) -> None:
+    """Ticks a reader can read on the latency panel's symlog axis (linear to 100 ms, then decades):
+    0, 50, 100 ms, 1,000 ms, … up to the highest p99, in plain numbers (not only ``10²``)."""
+    top = max(top_ms, 100.0)
+    ticks = [0.0, 50.0, 100.0] + [10.0**k for k in range(3, int(np.ceil(np.log10(top))) + 1)]
+    ax.set_yticks(ticks, [f"{t:,.0f}" for t in ticks])
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(0, ticks[-1] * 1.15)
+
+
 def _legend_handles(all_lanes: list[ln.Lane], devices: list[str]) -> list[Any]:
     handles: list[Any] = []
     for key in ln.keys_used(all_lanes):
         label = ln.LEGEND[key]
-        if key in ("power", "boot", "boot-unexpected"):
+        if key in ("power", "supply", "boot", "boot-unexpected"):
             handles.append(Line2D([], [], color=ln.COLOURS[key], lw=2, label=label))
         else:
             handles.append(Patch(color=ln.COLOURS[key], label=label))

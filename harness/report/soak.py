@@ -80,23 +80,29 @@ def verdict_block(a: Analysis, v: Verdict) -> str:
         f"{h.e(t.text)}</li>"
         for t in v.trends
     )
+    unjudged = "".join(
+        f'<li class="unjudged"><b>{h.e(f.name)}</b>: not judged' + (f" — {h.e(f.detail)}" if f.detail else "") + "</li>"
+        for f in v.unjudged
+    )
     return (
         f'<div id="verdict" class="{STATE_CLASS[v.state]}" data-state="{v.state}">'
         f'<span class="state">{v.state}</span>{tag}<span class="headline">{h.e(v.headline)}</span>'
         + (f'<ul class="failures">{fails}</ul>' if fails else "")
+        + (f'<ul class="unjudged">{unjudged}</ul>' if unjudged else "")
         + f'<ul class="trends">{trends}</ul></div>'
     )
 
 
 def _facts(a: Analysis, v: Verdict, m: dict[str, Any]) -> str:
     committed = sum(1 for o in a.ota if o.outcome == "committed")
-    cuts = sum(1 for k in a.markers if k.kind == "power")
+    cuts = sum(1 for k in a.markers if k.kind == "power" and k.label == "power cut")
+    supply = sum(1 for k in a.markers if k.kind == "power") - cuts
     lost = m.get("telemetry.loss.total") or 0
     return h.facts(
         [
             ("run length", u.duration(a.span)),
             (f"boots, {v.unexpected_boots} unexpected", u.number(v.boots)),
-            ("power cuts", u.number(cuts)),
+            ("power cuts" + (f", {supply} other supply off" if supply else ""), u.number(cuts)),
             (f"OTA attempts, {committed} committed", u.number(len(a.ota))),
             (f"telemetry received, {u.number(lost)} lost", u.number(m.get("telemetry.received") or 0)),
         ]
@@ -110,10 +116,12 @@ def _checks(a: Analysis, v: Verdict) -> str:
             h.cell(c.get("name")),
             h.cell(f"{c.get('op') or ''} {u.metric_value(c.get('metric'), c.get('expected'))}".strip()),
             h.cell(u.metric_value(c.get("metric"), c.get("observed")), "num"),
-            h.status_cell(c.get("passed")),
+            h.status_cell(c.get("passed"))
+            if c.get("passed") is not None
+            else f'<td class="warn" title="{h.e(c.get("skipped") or "")}">not judged</td>',
         ]
-        for c in sorted(a.checks, key=lambda c: c.get("passed") is not False)  # failed first
-    ]
+        for c in sorted(a.checks, key=lambda c: (c.get("passed") is not False, c.get("passed") is not None))
+    ]  # failed first, then not judged
     for t, line in zip((a.heap, a.battery), v.trends, strict=True):
         bad = t.verdict in ("leak", "drain")
         d = t.as_dict()

@@ -1,7 +1,9 @@
 """How much worse a metric may get before a comparison calls it a regression, per metric.
 
 A change is a regression when it goes in the metric's *worse* direction by more than its allowance,
-``max(absolute, relative x |baseline|)``. Defaults cover the metrics the nightly soak gates on; a
+``max(absolute, relative x |baseline|)``; for a fitted trend with a confidence interval in the run's
+metrics (``heap.slope.low``/``.high``), when the two intervals part by more than it (harness.report.compare).
+Defaults cover the metrics the nightly soak gates on; a
 tolerance file overrides them, in YAML (or JSON)::
 
     tolerances:

@@ -52,6 +52,7 @@ class Verdict:
     checks_total: int = 0
     checks_failed: int = 0
     checks_unjudged: int = 0
+    unjudged: list[Failure] = field(default_factory=list)  # checks not judged, the reason as detail
     tests_total: int = 0
     tests_failed: list[str] = field(default_factory=list)
     boots: int = 0
@@ -70,6 +71,7 @@ class Verdict:
             parts.append(
                 f"{self.checks_total - self.checks_failed - self.checks_unjudged} of "
                 f"{units.plural(self.checks_total, 'check')} passed"
+                + (f", {self.checks_unjudged} not judged" if self.checks_unjudged else "")
             )
         else:
             parts.append("no scenario checks recorded")
@@ -147,6 +149,10 @@ def verdict(a: Analysis) -> Verdict:
         v.checks_total += 1
         if c.get("passed") is None:
             v.checks_unjudged += 1
+            scope = f"{c.get('scenario')}: " if c.get("scenario") else ""
+            v.unjudged.append(
+                Failure("unjudged", f"{scope}{check_label(c)}", "not judged", "", str(c.get("skipped") or ""))
+            )
         elif c.get("passed") is False:
             v.checks_failed += 1
             scope = f"{c.get('scenario')}: " if c.get("scenario") else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,58 @@ def test_a_baseline_with_only_results_json_compares_on_its_stored_metrics(pair: 
     (slim / "journal.jsonl").unlink()
     result = compare(cur, slim, load_tolerances(None))
     assert [d.metric for d in result.regressions] == ["ota.duration.max"]
+
+
+def _slope_run(folder: Path, slope: float, low: float, high: float) -> Path:
+    """A finished run folder holding only results.json, with a battery trend and its 99.9% interval (V/h)."""
+    folder.mkdir(parents=True)
+    metrics = {"battery.slope": slope, "battery.slope.low": low, "battery.slope.high": high}
+    results = {"exit_status": 0, "tests": [{"test": BOOT, "outcome": "passed"}], "metrics": metrics}
+    (folder / "results.json").write_text(json.dumps(results))
+    return folder
+
+
+def test_a_slope_that_moved_within_both_intervals_is_within_noise_not_a_regression(
+    reports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The nightly's numbers: -11.52 -> -21.41 mV/h, both intervals straddling zero (allowed 1 mV/h).
+    base = _slope_run(reports / "base", -0.01152, -0.0527, 0.0299)
+    now = _slope_run(reports / "now", -0.02141, -0.0611, 0.0183)
+    result = compare(now, base, load_tolerances(None))
+    (delta,) = [d for d in result.deltas if d.metric == "battery.slope"]
+    assert delta.worse_by > delta.allowance  # the estimates alone would call it a regression
+    assert not delta.regressed and not delta.improved and delta.within_noise
+    assert result.findings == [] and result.exit_status == 0
+    assert main(["report", "compare", str(now), "--baseline", str(base)]) == 0
+    capsys.readouterr()
+    page = (now / "compare.html").read_text()
+    assert "within noise" in page and "REGRESSED" not in page
+    assert "(1 within noise)" in page
+    assert "within noise 1" in (now / "compare.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("now_ci", "regressed"),
+    [
+        ((-0.0140, -0.0085), True),  # wholly below -8 mV/h: the baseline's low end less the allowance
+        ((-0.0140, -0.0075), False),  # reaches into the allowance: within noise
+    ],
+)
+def test_a_slope_regresses_only_when_the_intervals_part_by_more_than_the_allowance(
+    reports: Path, now_ci: tuple[float, float], regressed: bool
+) -> None:
+    base = _slope_run(reports / "base", -0.0050, -0.0070, -0.0030)  # allowance 1 mV/h: the bar is -8 mV/h
+    now = _slope_run(reports / "now", sum(now_ci) / 2, *now_ci)
+    (delta,) = [d for d in compare(now, base, load_tolerances(None)).deltas if d.metric == "battery.slope"]
+    assert delta.regressed is regressed
+    assert delta.within_noise is not regressed
+
+
+def test_a_baseline_without_intervals_is_judged_on_the_estimates(reports: Path) -> None:
+    base = reports / "base"
+    base.mkdir()
+    metrics = {"battery.slope": -0.01152}  # an older run: no .low/.high
+    (base / "results.json").write_text(json.dumps({"exit_status": 0, "tests": [], "metrics": metrics}))
+    now = _slope_run(reports / "now", -0.02141, -0.0611, 0.0183)
+    (delta,) = [d for d in compare(now, base, load_tolerances(None)).deltas if d.metric == "battery.slope"]
+    assert not delta.judged_by_interval and delta.regressed

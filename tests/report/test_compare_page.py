@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html as htmllib
+import json
 import re
 from pathlib import Path
 
@@ -38,3 +40,33 @@ def test_no_finding_is_pass_and_an_unfinished_side_is_incomplete(tmp_path: Path)
     write_soak(tmp_path / "killed", SoakSpec(), truncate=True)
     st, _ = _verdict(html(compare(tmp_path / "killed", tmp_path / "base", load_tolerances(None))))
     assert st == "INCOMPLETE"
+
+
+def _metrics_run(folder: Path, metrics: dict[str, float]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"exit_status": 0, "tests": [], "metrics": metrics}))
+    return folder
+
+
+def _metric_rows(page: str) -> dict[str, list[str]]:
+    body = re.search(r"<h2>Metrics</h2>.*?<tbody>(.*?)</tbody>", page, re.S).group(1)
+    rows = [[htmllib.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+            for tr in re.findall(r"<tr>(.*?)</tr>", body)]  # fmt: skip
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_metric_rows_read_at_a_glance_no_signed_zero_and_a_one_line_rule(tmp_path: Path) -> None:
+    base = _metrics_run(tmp_path / "base", {"telemetry.latency.p99": 0.1553, "boot.time.p50": 0.063,
+                                            "reboots.unexpected": 0, "battery.slope": -0.01495,
+                                            "battery.slope.low": -0.05593, "battery.slope.high": 0.02602})  # fmt: skip
+    now = _metrics_run(tmp_path / "now", {"telemetry.latency.p99": 0.1551, "boot.time.p50": 0.062,
+                                          "reboots.unexpected": 0, "battery.slope": -0.01138,
+                                          "battery.slope.low": -0.03266, "battery.slope.high": 0.0099})  # fmt: skip
+    page = html(compare(now, base, load_tolerances(None)))
+    rows = _metric_rows(page)
+    assert rows["telemetry.latency.p99"][2:] == ["0 ms", "higher by > 250 ms or 50%", "within"]
+    assert rows["boot.time.p50"][2] == "\u22121 ms"  # a baseline under the allowance: no relative change
+    assert rows["reboots.unexpected"][2:4] == ["0", "any increase"]
+    assert rows["battery.slope"] == ["\u221214.95 mV/h (\u221255.93 … +26.02)", "\u221211.38 mV/h (\u221232.66 … +9.90)",
+                                     "+3.57 mV/h (+24%)", "lower by > 1.00 mV/h", "within noise"]  # fmt: skip
+    assert '<td class="pass nowrap"' in page

@@ -282,3 +282,74 @@ def test_transitions_and_per_version_uptime_come_from_the_analysis(tmp_path: Pat
     assert [t.label for t in runfacts.transitions(a)] == ["1.0.0 → 1.1.0 committed"]
     times = {v.version: v.uptime for v in runfacts.version_times(images)}
     assert times["1.1.0"] == pytest.approx(300.0, abs=5)
+
+
+def test_python_tests_are_drawn_in_the_test_lane_with_their_outcome(tmp_path: Path) -> None:
+    r = Run(tmp_path / "suite", scenario=None, duration=None)
+    r.boot()
+    for name, outcome in (("test_boots", "passed"), ("test_reboot", "failed")):
+        nodeid = f"tests/device/test_boot.py::{name}"
+        r.j.record("test", t=r.t + 0.5, action="start", nodeid=nodeid)
+        r.publish(6)
+        r.j.record("test", t=r.t + 0.5, action="end", nodeid=nodeid, outcome=outcome)
+    folder = r.end()
+    lane = next(x for x in ln.lanes(analyze(load_run(folder))) if x.name == "test / scenario")
+    assert [(i.label, i.key) for i in lane.items] == [("test_boots", "test"), ("test_reboot (failed)", "test-failed")]
+    assert all(i.end is not None and i.end - i.start == pytest.approx(60.0) for i in lane.items)
+    p = Page(folder)
+    listed = p.rows("Time series")
+    assert listed[1][1:] == ["test / scenario", "test_reboot (failed)", "1 min"]
+
+
+def test_a_check_not_judged_is_named_in_the_banner_with_its_reason(tmp_path: Path) -> None:
+    """A PASS banner saying '1 of 2 checks passed' and nothing else reads as a hidden failure."""
+    r = Run(tmp_path / "unjudged")
+    r.boot()
+    r.publish(50)
+    why = "too little time within boots to tell (the schedule is compressed 160x)"
+    r.j.record("check", t=r.t, scenario="soak", name="heap.slope > -200B/h", metric="heap.slope", op=">",
+               expected=-200.0, observed=7230.2, passed=None, skipped=why)  # fmt: skip
+    r.check("telemetry.latency.p99 < 10s", "telemetry.latency.p99", "<", 10.0, 0.042, True)
+    p = Page(r.end())
+    _agree(p)
+    assert p.state == "PASS"
+    assert "1 of 2 checks passed, 1 not judged" in p.headline
+    assert f"soak: heap.slope: not judged — {why}" in [_text(x) for x in re.findall(
+        r'<li class="unjudged">(.*?)</li>', p.verdict_html)]  # fmt: skip
+    assert p.rows("Checks")[0][1:] == ["heap.slope > -200B/h", "> \u2212200 B/h", "+7,230 B/h", "not judged"]
+
+
+def test_two_cuts_a_moment_apart_are_two_and_a_supply_cycle_is_not_a_cut(tmp_path: Path) -> None:
+    """The nightly's schedule can cut twice within a second: the key figure, the power lane and the
+    boots agree on two cuts; the supply cycled by a test before them is counted apart."""
+    r = Run(tmp_path / "cuts")
+    r.boot()
+    r.publish(5)
+    r.j.record("power", t=r.t, action="off", source="twin:psu")  # dut.power_cycle() from a test
+    r.j.record("power", t=r.t + 0.1, action="on", source="twin:psu")
+    for gap in (0.9, 0.16):  # two cuts 0.16 s apart, each followed a few ms later by the supply's record
+        r.t += gap
+        r.j.record("injection", t=r.t, action="power-cut", params={"off": 0.1}, scenario="soak")
+        r.j.record("power", t=r.t + 0.004, action="off", source="twin:psu")
+        r.j.record("power", t=r.t + 0.1, action="on", source="twin:psu")
+    r.publish(20)
+    p = Page(r.end())
+    lane = next(x for x in ln.lanes(p.a) if x.name == "power")
+    assert [i.label for i in lane.items] == ["supply off", "power cut", "power cut"]
+    facts = dict((_text(k), _text(v)) for v, k in re.findall(r'<div class="fact"><b>(.*?)</b>(.*?)</div>', p.html))
+    assert facts["power cuts, 1 other supply off"] == "2"
+
+
+def test_the_latency_panel_has_tick_labels_in_plain_milliseconds(tmp_path: Path) -> None:
+    """On the symlog latency axis only '10²' was labelled: 42 ms and 150 ms could not be read off."""
+    r = Run(tmp_path / "latency")
+    r.boot()
+    r.publish(60)
+    a = analyze(load_run(r.end()))
+    (draw,) = [d for title, d in plots._panels(a, plots.axis_for(a)) if title.startswith("latency")]
+    fig, ax = plt.subplots()
+    draw(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    plt.close(fig)
+    assert labels == ["0", "50", "100"]
