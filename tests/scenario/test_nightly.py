@@ -7,108 +7,48 @@ would have) and each test then judges its own; under xdist each worker starts on
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.report.journal import read_run
+from tests.scenario.inner_runs import InnerRun, InnerRuns, start
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT = 300.0  # s: a 40 s soak, its set-up and its report, on a loaded machine
-
 SOAKS = {
     "telemetry": ("soak-telemetry.yaml", ()),
     "wifi-weak": ("soak-wifi-weak.yaml", ("-p", "no:xdist")),
 }
 
 
-@dataclass
-class Soak:
-    """One compressed soak as an inner pytest process: where it writes, and the process."""
-
-    name: str
-    folder: Path
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def reports(self) -> Path:
-        return self.folder / "reports"
-
-    def result(self) -> pytest.RunResult:
-        """Wait for the run to end and read its output as pytester would."""
-        try:
-            self.proc.wait(timeout=RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            tail = (self.folder / "stdout").read_text(errors="replace").splitlines()[-5:]
-            pytest.fail(f"the {self.name} soak did not end within {RUN_TIMEOUT:g} s; last output: {tail}")
-        out = (self.folder / "stdout").read_text(errors="replace").splitlines()
-        err = (self.folder / "stderr").read_text(errors="replace").splitlines()
-        return pytest.RunResult(self.proc.returncode, out, err, 0.0)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM ends a harness run like Ctrl-C: its children stop with it
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def _start(name: str, base: Path) -> Soak:
+def _soak(name: str, folder: Path) -> InnerRun:
     scenario, extra = SOAKS[name]
-    folder = base / name
-    (folder / "tmp").mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS" and not k.startswith("PYTEST_XDIST")}
-    args = [sys.executable, "-m", "pytest", f"--basetemp={folder / 'tmp'}",
-            str(ROOT / "scenarios" / "nightly" / scenario),
-            "--scenario-duration", "40s",
-            "--reports-dir", str(folder / "reports"),
-            "--run-id", "soak",
-            "--rootdir", str(ROOT),
-            "-p", "no:cacheprovider", *extra]  # fmt: skip
-    with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
-        proc = subprocess.Popen(args, cwd=folder, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-    return Soak(name, folder, proc)
-
-
-class Soaks:
-    """The soaks of this module's tests; one not started yet starts when a test asks for it."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.started: dict[str, Soak] = {}
-
-    def __getitem__(self, name: str) -> Soak:
-        if name not in self.started:
-            self.started[name] = _start(name, self.base)
-        return self.started[name]
+    return start(name, folder, [
+        str(ROOT / "scenarios" / "nightly" / scenario),
+        "--scenario-duration", "40s",
+        "--reports-dir", str(folder / "reports"),
+        "--run-id", "soak",
+        "--rootdir", str(ROOT),
+        "-p", "no:cacheprovider", *extra,
+    ])  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def soaks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Soaks]:
-    runs = Soaks(tmp_path_factory.mktemp("nightly"))
+def soaks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InnerRuns]:
+    runs = InnerRuns(tmp_path_factory.mktemp("nightly"), _soak)
     try:
-        if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process runs both tests: start both soaks at once
-            for name in SOAKS:
-                runs[name]
+        runs.start_all(SOAKS)
         yield runs
     finally:
-        for soak in runs.started.values():
-            soak.stop()
+        runs.stop()
 
 
-def test_nightly_telemetry_soak_runs_compressed_on_the_twin(soaks: Soaks) -> None:
+def test_nightly_telemetry_soak_runs_compressed_on_the_twin(soaks: InnerRuns) -> None:
     soak = soaks["telemetry"]
     result = soak.result()
     result.assert_outcomes(passed=1)
-    records = read_run(soak.reports / "soak")
+    records = read_run(soak.folder / "reports" / "soak")
     start = next(r for r in records if r["kind"] == "scenario" and r["action"] == "start")
     assert start["duration"] == 40.0
     assert len(start["instants"]) >= 10, "the compressed schedule lost its injections"
@@ -119,14 +59,14 @@ def test_nightly_telemetry_soak_runs_compressed_on_the_twin(soaks: Soaks) -> Non
     assert checks and all(c["passed"] for c in checks), checks
 
 
-def test_the_wifi_weak_soak_compressed_judges_what_it_can(soaks: Soaks) -> None:
+def test_the_wifi_weak_soak_compressed_judges_what_it_can(soaks: InnerRuns) -> None:
     """The README's soak, compressed: every boot after a scheduled power cut is a boot (boot.time.p95 has
     data; it said 'no data'), and heap.slope > -200B/h on boots of seconds is not judged, saying why (it
     failed with a slope whose interval held both signs)."""
     soak = soaks["wifi-weak"]
     result = soak.result()
     result.assert_outcomes(passed=1)
-    records = read_run(soak.reports / "soak")
+    records = read_run(soak.folder / "reports" / "soak")
     start = next(r["t"] for r in records if r["kind"] == "scenario" and r["action"] == "start")
     checks = {r["name"]: r for r in records if r["kind"] == "check"}
     slope = checks["heap.slope > -200B/h"]
