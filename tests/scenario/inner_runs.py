@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,11 +69,14 @@ class InnerRuns:
             self.started[name] = self.make(name, self.base / name)
         return self.started[name]
 
-    def start_all(self, names: Iterable[str]) -> None:
-        """Start every run now, unless this process is an xdist worker (it runs only some of the tests)."""
-        if not os.environ.get("PYTEST_XDIST_WORKER"):
-            for name in names:
-                self[name]
+    def start_selected(self, request: pytest.FixtureRequest, run_of: Callable[[pytest.Function], str]) -> None:
+        """Start now the run of every test of the requesting module that this session selected (``run_of``
+        names a test's run), unless this process is an xdist worker: it runs only some of those tests."""
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            return
+        for item in request.session.items:
+            if isinstance(item, pytest.Function) and item.module is request.module:
+                self[run_of(item)]
 
     def stop(self) -> None:
         for run in self.started.values():

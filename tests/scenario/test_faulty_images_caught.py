@@ -32,10 +32,10 @@ def _run_with(name: str, folder: Path) -> InnerRun:
 
 
 @pytest.fixture(scope="module")
-def faulty_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InnerRuns]:
+def faulty_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InnerRuns]:
     runs = InnerRuns(tmp_path_factory.mktemp("faulty"), _run_with)
     try:
-        runs.start_all(VARIANTS)
+        runs.start_selected(request, lambda item: item.callspec.params["name"])
         yield runs
     finally:
         runs.stop()

@@ -20,6 +20,10 @@ SOAKS = {
     "telemetry": ("soak-telemetry.yaml", ()),
     "wifi-weak": ("soak-wifi-weak.yaml", ("-p", "no:xdist")),
 }
+SOAK_OF = {  # test -> the soak it judges
+    "test_nightly_telemetry_soak_runs_compressed_on_the_twin": "telemetry",
+    "test_the_wifi_weak_soak_compressed_judges_what_it_can": "wifi-weak",
+}
 
 
 def _soak(name: str, folder: Path) -> InnerRun:
@@ -35,10 +39,10 @@ def _soak(name: str, folder: Path) -> InnerRun:
 
 
 @pytest.fixture(scope="module")
-def soaks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InnerRuns]:
+def soaks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InnerRuns]:
     runs = InnerRuns(tmp_path_factory.mktemp("nightly"), _soak)
     try:
-        runs.start_all(SOAKS)
+        runs.start_selected(request, lambda item: SOAK_OF[item.originalname])
         yield runs
     finally:
         runs.stop()
