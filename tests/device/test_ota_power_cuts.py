@@ -59,7 +59,7 @@ class Anchor:
 
 
 def test_power_cut_sweep_never_leaves_the_device_without_a_version(dut, ota, power, console, network):
-    network.apply(rate="8mbit")  # a 1 MiB download takes about a second, like a slow field link
+    network.apply(rate="16mbit")  # a 1 MiB download takes about half a second: windows of a quarter second each
     timed = ota.deploy(ota.build("5.99.0"), expect="committed", timeout=120)
     if timed.via != "mqtt":
         pytest.skip(f"the sweep aims its cuts from the device's MQTT status reports; this profile updates over "
