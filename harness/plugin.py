@@ -452,12 +452,21 @@ def _format_console(lines: list[tuple[float, str]]) -> str:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     """The test's slice of the journal: key metrics as JUnit properties, Allure labels/steps/attachments."""
     config = item.config
+    if getattr(item, "harness_reports_itself", False):  # scenario items: their own progress and reports
+        return (yield)
+    from harness.still_running import still_running
+
+    beat = still_running(config, item.nodeid)  # no test silent for a minute
+    with beat if beat is not None else contextlib.nullcontext():
+        return (yield from _reported_call(item))
+
+
+def _reported_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    config = item.config
     state = config.stash[STATE]
     allure = config.pluginmanager.hasplugin("allure_listener")
     journal = state._journal
     if journal is None or not (getattr(config.option, "xmlpath", None) or allure):
-        return (yield)
-    if getattr(item, "harness_reports_itself", False):
         return (yield)
     tap = journal.tap()
     try:
