@@ -22,8 +22,10 @@ def test_scenario_allure_results_and_junit_properties(pytester: pytest.Pytester)
     folder.mkdir()
     (folder / "smoke.yaml").write_text(SMOKE, encoding="utf-8")
     (folder / "smoke-broken.yaml").write_text(broken, encoding="utf-8")
-    result = pytester.runpytest("scenarios", "--alluredir=allure-results", "--junitxml=junit.xml",
-                                "-p", "no:cacheprovider", "-p", "no:xdist")  # fmt: skip
+    # In a subprocess: allure keeps its listener process-wide, so an outer run with --alluredir would
+    # collide with an in-process inner one.
+    result = pytester.runpytest_subprocess("scenarios", "--alluredir=allure-results", "--junitxml=junit.xml",
+                                           "-p", "no:cacheprovider", "-p", "no:xdist")  # fmt: skip
     result.assert_outcomes(passed=1, failed=1)
     run = (pytester.path, result)
     _labels_rig_firmware_scenario_seed(run)

@@ -72,7 +72,7 @@ def test_junit_xml_carries_the_key_metrics(suite: pytest.Pytester) -> None:
 
 
 def test_allure_gets_labels_steps_and_attachments(suite: pytest.Pytester) -> None:
-    result = suite.runpytest("--alluredir=allure-results")
+    result = suite.runpytest_subprocess("--alluredir=allure-results")
     result.assert_outcomes(passed=1)
     [path] = list((suite.path / "allure-results").glob("*-result.json"))
     data = json.loads(path.read_text())
