@@ -5,6 +5,8 @@
 # pandas when a run writes its results, so an in-process run that happened to import them first broke
 # the next one. Imported here, they are in every snapshot.
 import os
+import socket
+from collections.abc import Iterator
 
 import numpy  # noqa: F401
 import pandas  # noqa: F401
@@ -32,3 +34,14 @@ def _inner_runs_without_labgrid(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def labgrid_in_inner_runs() -> None:
     """Inner pytest runs of this test keep labgrid's plugin (they must run in a subprocess)."""
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound, never listening, so nobody else takes it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()

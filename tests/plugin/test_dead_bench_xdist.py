@@ -9,8 +9,6 @@ connections, as a board unplugged from a lab host and a supply switched off woul
 from __future__ import annotations
 
 import re
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,17 +35,6 @@ def test_partition(network, n):
 def test_needs_no_rig():
     pass
 """
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port that refuses connections: bound, never listening, so nobody else takes it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 @pytest.fixture

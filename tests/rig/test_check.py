@@ -4,8 +4,6 @@ each rig once; a pytest run on a bench that cannot be opened is an error, never 
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,17 +12,6 @@ from harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = "profile:\n  name: quiet\n  prompt: '$ '\n  boot_done: '^READY'\n"
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port that refuses connections: bound, never listening, so nobody else takes it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 @pytest.fixture
