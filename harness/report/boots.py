@@ -172,6 +172,11 @@ def _cause(done: set[str], reason: str | None, reset_cause: str | None) -> tuple
         return str(device), False
     if "ota-rebooting" in done or said == "OTA reboot":
         return "OTA reboot", True
+    if device == "software" and "ota-trial" in done and "reboot" not in done:
+        # The boot into a trial: an OTA resumed after a power cut verifies and reboots at once, and its
+        # ``rebooting`` report can be lost with the session it was queued on; the trial it then reports
+        # (moments after the banner) says what this software reset was.
+        return "OTA reboot", True
     if "reboot" in done:
         return "software reboot", True  # the harness sent the reboot command (a ``reset`` record)
     if said == "power on" or "on" in done:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from harness.report.analysis import Analysis
+from harness.report.analysis import Analysis, firmware_versions
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class BootImage:
 class VersionTime:
     version: str
     boots: int
-    uptime: float
+    uptime: float | None  # seconds up as telemetry saw them; None when no telemetry named this version
 
 
 @dataclass(frozen=True)
@@ -77,33 +77,36 @@ def boot_images(a: Analysis) -> list[BootImage]:
     return sorted(out, key=lambda b: b.first)
 
 
-def version_times(images: list[BootImage]) -> list[VersionTime]:
-    """Per firmware version, in the order first seen: boots that ran it and their total uptime."""
+def version_times(a: Analysis, images: list[BootImage] | None = None) -> list[VersionTime]:
+    """Per firmware version, in the order first run: the boots that ran it (every boot the analysis knows,
+    from banners, boot records and telemetry: :attr:`Analysis.versions`) and their uptime as telemetry
+    saw it (``None`` for a version no telemetry came from)."""
+    images = boot_images(a) if images is None else images
     boots: dict[str, int] = {}
+    for v in a.versions:
+        boots[v.version] = boots.get(v.version, 0) + v.boots
     up: dict[str, float] = {}
     for b in images:
-        boots[b.version] = boots.get(b.version, 0) + 1
         up[b.version] = up.get(b.version, 0.0) + b.uptime
-    return [VersionTime(v, boots[v], up[v]) for v in boots]
+        boots.setdefault(b.version, 0)
+    return [VersionTime(v, n, up.get(v)) for v, n in boots.items()]
 
 
-def _running_at(images: list[BootImage], device: str, t: float) -> str:
-    before = [b for b in images if b.device == device and b.first <= t]
-    return before[-1].version if before else "?"
-
-
-def transitions(a: Analysis, images: list[BootImage] | None = None) -> list[Transition]:
-    """OTA attempts as (from → to, outcome), counted: ten identical updates are one row x10."""
-    images = boot_images(a) if images is None else images
+def transitions(a: Analysis) -> list[Transition]:
+    """OTA attempts as (from → to, outcome), counted over devices: ten identical updates are one row x10.
+    The same attempts :attr:`Analysis.transitions` holds per device."""
     counts: Counter[tuple[str, str, str]] = Counter()
-    for o in a.ota:
-        counts[(_running_at(images, o.device, o.start), o.version or "?", o.outcome)] += 1
+    for t in a.transitions:
+        counts[(t.from_version or "?", t.to_version or "?", t.outcome)] += t.count
     return [Transition(s, t, outcome, n) for (s, t, outcome), n in counts.items()]
 
 
-def versions_line(images: list[BootImage]) -> str:
-    """The header's firmware: ``1.0.0``, ``1.0.0 → 1.1.0``, or ``1.0.0 … 1.0.61 (61 versions)``."""
-    seen = [v.version for v in version_times(images)]
+def versions_line(a: Analysis) -> str:
+    """The header's firmware: ``1.0.0``, ``1.0.0 → 1.1.0``, or ``1.0.0 … 1.0.61 (61 versions)``: every
+    version any device ran, each once (:func:`~harness.report.analysis.firmware_versions`)."""
+    seen: list[str] = []
+    for versions in firmware_versions(a).values():
+        seen += [v for v in versions if v not in seen]
     if not seen:
         return "unknown"
     if len(seen) <= 3:

@@ -285,18 +285,29 @@ def _boots(a: Analysis, images: list[rf.BootImage]) -> str:
 
 
 def _versions(a: Analysis, images: list[rf.BootImage]) -> str:
-    versions = rf.version_times(images)
+    versions = rf.version_times(a, images)
     out = []
     if versions:
         out.append(
-            h.table(
-                ["firmware", "boots seen in telemetry", "uptime"],
-                [[h.cell(v.version), h.cell(v.boots, "num"), h.cell(u.duration(v.uptime), "num")] for v in versions],
+            h.collapsed(
+                f"{u.plural(len(versions), 'firmware version')}",
+                h.table(
+                    ["firmware", "boots", "uptime in telemetry"],
+                    [
+                        [
+                            h.cell(v.version),
+                            h.cell(v.boots, "num"),
+                            h.cell("—" if v.uptime is None else u.duration(v.uptime), "num"),
+                        ]
+                        for v in versions
+                    ],
+                ),
+                open_=len(versions) <= 8,
             )
         )
     else:
-        out.append("<p>No telemetry named a firmware version.</p>")
-    moves = rf.transitions(a, images)
+        out.append("<p>No boot banner, boot record or telemetry named a firmware version.</p>")
+    moves = rf.transitions(a)
     if moves:
         out.append("<h3>OTA transitions</h3>")
         out.append(
@@ -464,7 +475,7 @@ def render(a: Analysis, pngs: dict[str, bytes], v: Verdict | None = None) -> str
     images = rf.boot_images(a)
     meta = (
         f"rig <b>{h.e(run.rig or 'unknown')}</b> · started {h.e(_utc(a.start))} · {h.e(u.duration(a.span))}"
-        f" · firmware {h.e(rf.versions_line(images))} · {len(run.records):,} journal records"
+        f" · firmware {h.e(rf.versions_line(a))} · {len(run.records):,} journal records"
     )
     body = (
         f"<h1>Soak report — {h.e(run.run_id)}</h1><div class=meta>{meta}</div>"

@@ -11,6 +11,7 @@ from typing import Any
 from harness.report.analysis import Analysis, analyze
 from harness.report.figures import boots_by_cause, format_kind, format_metric, plural
 from harness.report.rundata import load_run
+from harness.report.runfacts import transitions, version_times
 from harness.units import format_seconds
 
 
@@ -123,16 +124,35 @@ def _boots(a: Analysis, f: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+#: Rows of each list in summary.md's Versions section; the rest are counted (soak.html and results.json
+#: hold them all).
+VERSION_ROWS = 8
+
+
 def _versions(a: Analysis) -> list[str]:
-    if not a.versions and not a.transitions:
+    """Each version once, with its boots; each OTA transition once, counted (the soak page's figures:
+    :mod:`harness.report.runfacts`); the longest lists cut at :data:`VERSION_ROWS` with what was left out."""
+    versions, moves = version_times(a), transitions(a)
+    if not versions and not moves:
         return []
     out = ["## Versions", ""]
-    for v in a.versions:
-        out.append(f"- {v.device or 'device'}: {v.version}, {plural(v.boots, 'boot')} from "
-                   f"{format_seconds(v.first - a.start)}")  # fmt: skip
-    for t in a.transitions:
+    if len(versions) > VERSION_ROWS or len(moves) > VERSION_ROWS:
+        out += [f"{plural(len(versions), 'firmware version')} ran; "
+                f"{plural(sum(t.count for t in moves), 'OTA attempt')} in "
+                f"{plural(len(moves), 'distinct transition')}.", ""]  # fmt: skip
+    for v in versions[:VERSION_ROWS]:
+        out.append(f"- {v.version}: {plural(v.boots, 'boot')}")
+    if len(versions) > VERSION_ROWS:
+        out.append(f"- … and {len(versions) - VERSION_ROWS:,} more versions (soak.html, results.json `versions`)")
+    for t in moves[:VERSION_ROWS]:
         times = f" ({plural(t.count, 'time')})" if t.count > 1 else ""
-        out.append(f"- OTA {t.from_version or '?'} → {t.to_version}: {t.outcome}{times}")
+        out.append(f"- OTA {t.source} → {t.target}: {t.outcome.replace('_', ' ')}{times}")
+    if len(moves) > VERSION_ROWS:
+        by_outcome: Counter[str] = Counter()
+        for t in moves:
+            by_outcome[t.outcome.replace("_", " ")] += t.count
+        rest = ", ".join(f"{n:,} {outcome}" for outcome, n in sorted(by_outcome.items()))
+        out.append(f"- … and {len(moves) - VERSION_ROWS:,} more transitions (all attempts: {rest})")
     return [*out, ""]
 
 

@@ -114,7 +114,8 @@ def trend(
     seg = segments[sizes >= MIN_BOOT_SAMPLES]
     boots = int(seg.nunique())
     span = float((used.groupby(seg)["t"].max() - used.groupby(seg)["t"].min()).sum()) if boots else 0.0
-    shape = f"{len(used)} samples in {_plural(boots, 'boot')} of {MIN_BOOT_SAMPLES}+, {format_seconds(span)}"
+    shape = (f"{len(used)} samples in {_plural(boots, 'boot')} of {MIN_BOOT_SAMPLES}+, {format_seconds(span)}"
+             if boots else f"{len(data)} samples, no boot with {MIN_BOOT_SAMPLES} or more")  # fmt: skip
     if len(used) < MIN_SAMPLES:
         return Trend(name, unit, "unknown", None, floor, None,
                      f"{name}: too few samples for a trend ({shape}; {MIN_SAMPLES} needed)",

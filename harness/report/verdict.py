@@ -55,6 +55,7 @@ class Verdict:
     unjudged: list[Failure] = field(default_factory=list)  # checks not judged, the reason as detail
     tests_total: int = 0
     tests_failed: list[str] = field(default_factory=list)
+    tests_skipped: int = 0
     boots: int = 0
     unexpected_boots: int = 0
     stopped: str = ""  # how an interrupted run was stopped: signal and instant (rundata's status line)
@@ -76,8 +77,10 @@ class Verdict:
         else:
             parts.append("no scenario checks recorded")
         if self.tests_total:
+            passed = self.tests_total - len(self.tests_failed) - self.tests_skipped
             parts.append(
-                f"{self.tests_total - len(self.tests_failed)} of {units.plural(self.tests_total, 'test')} passed"
+                f"{passed} of {units.plural(self.tests_total, 'test')} passed"
+                + (f", {self.tests_skipped} skipped" if self.tests_skipped else "")
             )
         parts.append(f"{units.plural(self.boots, 'boot')}, {self.unexpected_boots} unexpected")
         if self.finished == "incomplete":
@@ -197,6 +200,7 @@ def verdict(a: Analysis) -> Verdict:
     tests = a.run.results.get("tests", []) or []
     v.tests_total = len(tests)
     v.tests_failed = [str(t.get("test")) for t in tests if t.get("outcome") in FAILED_OUTCOMES]
+    v.tests_skipped = sum(1 for t in tests if t.get("outcome") == "skipped")
     if v.tests_failed:
         shown = ", ".join(v.tests_failed[:5]) + (
             f" and {len(v.tests_failed) - 5} more" if len(v.tests_failed) > 5 else ""

@@ -150,6 +150,22 @@ def test_one_workers_power_cut_does_not_explain_anothers_watchdog() -> None:
         (DEVICE, "power cut", True), ("twin-2", "watchdog", False)]  # fmt: skip
 
 
+def test_a_resumed_update_that_reboots_without_a_rebooting_report_is_an_ota_reboot() -> None:
+    """Seen in the power-cut sweep: a cut at 98 %, the download resumes after the power-on, verifies and
+    reboots at once; the journal holds no ``rebooting`` phase, only the trial reported just after the
+    banner of the software reset. That boot is the update's, not a reboot nobody asked for."""
+    def ota(t: float, phase: str) -> dict[str, Any]:
+        return rec("ota", t, device=DEVICE, phase=phase, version="6.16.0")
+
+    records = [profile_record(), rec("power", 0.0, action="on"), *banner(0.01, 1, "power-on"),
+               ota(5.0, "job"), ota(5.01, "downloading"),
+               rec("power", 9.8, action="off"), rec("power", 9.9, action="on"), *banner(9.91, 2, "power-on"),
+               *banner(10.0, 3, "software", "6.16.0"), ota(10.046, "trial"), ota(10.25, "committed")]  # fmt: skip
+    a = analysis(records)
+    assert [(b.cause, b.expected) for b in a.reboots] == [
+        ("power on", True), ("supply cycle", True), ("OTA reboot", True)]  # fmt: skip
+
+
 def test_ota_reboot_and_trial_revert() -> None:
     def ota(t: float, phase: str, version: str = "2.0.0") -> dict[str, Any]:
         return rec("ota", t, device=DEVICE, phase=phase, version=version)

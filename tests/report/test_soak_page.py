@@ -131,6 +131,16 @@ def test_one_boot_flat_run_passes_with_its_slope_stated(tmp_path: Path) -> None:
     assert p.rows("Boots and reboots") == [["power on", "expected", "1"], ["total", "", "1"]]
 
 
+def test_skipped_tests_are_not_counted_as_passed(tmp_path: Path) -> None:
+    """Seen on the README's main job: 46 passed and 1 skipped was headlined "47 of 47 tests passed"."""
+    r = Run(tmp_path / "skips")
+    r.boot()
+    r.publish(20)
+    p = Page(r.end(tests={"t.py::test_a": "passed", "t.py::test_b": "passed", "t.py::test_c": "skipped"}))
+    assert p.state == "PASS"
+    assert "2 of 3 tests passed, 1 skipped" in p.headline
+
+
 def test_a_leak_fails_with_time_to_exhaustion_in_days(tmp_path: Path) -> None:
     write_soak(tmp_path / "leak", SoakSpec(watchdog_at_h=None))
     p = Page(tmp_path / "leak")
@@ -280,7 +290,7 @@ def test_transitions_and_per_version_uptime_come_from_the_analysis(tmp_path: Pat
     images = runfacts.boot_images(a)
     assert [(b.version, b.boot_id) for b in images] == [("1.0.0", "b1"), ("1.1.0", "b2")]
     assert [t.label for t in runfacts.transitions(a)] == ["1.0.0 → 1.1.0 committed"]
-    times = {v.version: v.uptime for v in runfacts.version_times(images)}
+    times = {v.version: v.uptime for v in runfacts.version_times(a)}
     assert times["1.1.0"] == pytest.approx(300.0, abs=5)
 
 
