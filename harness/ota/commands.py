@@ -8,6 +8,7 @@
     harness ota verify fw-2.0.0.img --pubkey keys/ota-public.pem     # one line per problem; exit 1 if any
                       [--slot-size 2MiB | --rig RIG]
     harness ota serve artifacts/ [--host 0.0.0.0] [--port 8080]      # the artifact server, until Ctrl-C
+                      [--slot-size 2MiB | --rig RIG]                 # refuse to serve images the slot cannot hold
 
 Bad input raises ConfigError, which the CLI prints as one line; :func:`main` does the same when this
 module runs on its own (``python -m harness.ota.commands ota ...``).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,7 @@ def add_ota_commands(subparsers: Any) -> argparse.ArgumentParser:
     serve.add_argument("folder", help="folder of images")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", default="0", help="port (default: any free port)")
+    _slot_options(serve)
     serve.set_defaults(func=cmd_serve)
     return ota
 
@@ -196,6 +199,21 @@ def cmd_verify(ns: argparse.Namespace) -> int:
     return 0
 
 
+def oversized_images(folder: Path, slot_size: int) -> list[str]:
+    """``FILE: image of N bytes does not fit the M bytes slot`` for each image in ``folder`` (``*.img``,
+    or any file with a ``.json`` manifest beside it) that a ``slot_size``-byte slot cannot hold."""
+    from harness.ota.slot import fit_problem
+
+    out = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix != ".img" and not path.with_name(path.name + ".json").is_file():
+            continue
+        problem = fit_problem(path.stat().st_size, slot_size)
+        if problem is not None:
+            out.append(f"{path}: {problem}")
+    return out
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     from harness.services.artifacts import ArtifactServer
 
@@ -203,6 +221,14 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: expected a folder of images")
     port = _int_option("--port", ns.port, 65535)
+    slot_size = _slot_size(ns)
+    too_big = oversized_images(folder, slot_size)
+    if too_big:
+        for line in too_big:
+            print(f"harness: {line}", file=sys.stderr)
+        print(f"harness: nothing served: {len(too_big)} image(s) cannot be installed; remove them or pass "
+              "the device's --slot-size", file=sys.stderr)  # fmt: skip
+        return 2
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

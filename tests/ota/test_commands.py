@@ -168,6 +168,21 @@ def test_serve_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFi
     assert status == 2 and err == f"harness: {tmp_path / 'nope'}: expected a folder of images\n"
 
 
+def test_serve_refuses_a_folder_holding_an_image_the_slot_cannot_hold(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    (tmp_path / "small.img").write_bytes(b"x" * 4096)
+    (tmp_path / "big.img").write_bytes(b"x" * 8193)
+    (tmp_path / "notes.txt").write_bytes(b"x" * 9000)  # not an image: no .img suffix, no manifest
+    status, out, err = run(capsys, "serve", str(tmp_path), "--slot-size", "8KiB")
+    assert status == 2 and out == ""
+    lines = err.splitlines()
+    assert lines[0] == (f"harness: {tmp_path / 'big.img'}: image of 8193 bytes (8.001 KiB) does not fit the "
+                        "8192 bytes (8 KiB) slot")  # fmt: skip
+    assert len(lines) == 2 and "nothing served" in lines[1] and "--slot-size" in lines[1]
+    status, _, err = run(capsys, "serve", str(tmp_path), "--slot-size", "lots")
+    assert status == 2 and err.startswith("harness: --slot-size: ") and err.count("\n") == 1
+
+
 def test_the_harness_cli_mounts_the_ota_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from harness.cli import main as harness_main
 
