@@ -155,12 +155,9 @@ class Rig:
         """The opened supply, or None when the rig has none (``power`` raises instead)."""
         return self._power
 
-    def alive(self) -> bool:
-        """False when a twin rig process died under us (the rig cannot be recovered in place)."""
-        return self.twin is None or self.twin.alive()
-
     def death(self) -> str | None:
-        """What died under us, with where to look, or None while the rig is alive."""
+        """What died under us (a twin's rig process: the rig cannot be recovered in place), with where
+        to look; None while the rig is alive."""
         if self.twin is None or self.twin.alive():
             return None
         return f"the twin's rig process died (log: {self.twin.log_path})"
