@@ -140,8 +140,7 @@ def _cmd_rig_validate(ns: argparse.Namespace) -> int:
             rigs = ", ".join(m.spec.name for m in choice.members)
             print(f"{name}: ok (pool {choice.pool!r} of {len(choice.members)} benches: {rigs}; capabilities {caps})")
             continue
-        kind = "twin" if spec.is_twin else "bench"
-        print(f"{name}: ok ({kind} rig {spec.name!r}; capabilities {caps}){_absent_tty(spec)}")
+        print(f"{name}: ok ({spec.kind} rig {spec.name!r}; capabilities {caps}){_absent_tty(spec)}")
     return 1 if bad else 0
 
 

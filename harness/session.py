@@ -1,7 +1,9 @@
 """Run state shared by the plugin's hooks and fixtures: the rig, the run folder, the journal.
 
-Kept in ``config.stash``; one per pytest process (so one per xdist worker). Everything is
-created lazily: a run that never touches a rig starts no twin and writes no run folder.
+Kept in ``config.stash[STATE]``, as pytest keeps its own plugins' state; one per pytest process (so
+one per xdist worker). The plugin (harness.plugin) and the scenario items (harness.scenario.items)
+both read it from here, so neither imports the other for it. Everything is created lazily: a run
+that never touches a rig starts no twin and writes no run folder.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from harness.errors import HarnessError, RigError
 from harness.report.journal import Journal
@@ -172,10 +176,9 @@ class HarnessSession:
             services = RigServices.start(self.spec.services, self.folder, self.journal)
             try:
                 rig.dut.ensure_ready()
-                device_id = self.spec.twin.device_id if self.spec.twin else self.spec.name
                 from harness.ota.slot import rig_slot_size
 
-                services.point_device_at_broker(rig.dut, device_id, self.spec.services.telemetry_interval,
+                services.point_device_at_broker(rig.dut, self.spec.device_id, self.spec.services.telemetry_interval,
                                                 slot_size=rig_slot_size(self.spec))  # fmt: skip
             except BaseException:
                 services.close()
@@ -189,8 +192,9 @@ class HarnessSession:
         if not self.health_checks or rig.dut is None or "console" not in rig.capabilities:
             return None
         where = f"rig {self.spec.name!r}, found before {nodeid}"
-        if not rig.alive():
-            self.broken = f"the twin's rig process died (log: {rig.twin.log_path}) ({where})"
+        death = rig.death()
+        if death is not None:
+            self.broken = f"{death} ({where})"
             raise RigError(self.broken)
         try:
             # A lost power session is reopened by the driver itself (bounded retries); what reaches here
@@ -253,6 +257,18 @@ class HarnessSession:
         tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
         tmp.replace(path)
         return path
+
+
+STATE = pytest.StashKey[HarnessSession]()
+"""Where a pytest process keeps its run state: ``config.stash[STATE]``."""
+
+RIG_FIXTURES = frozenset({"rig", "console", "power", "dut"})
+"""The plugin's fixtures that need the device (and get a health check before the test)."""
+
+
+def run_state(config: pytest.Config) -> HarnessSession:
+    """This process's run state (set by the plugin's ``pytest_configure``)."""
+    return config.stash[STATE]
 
 
 def check_capabilities(requested: tuple[Any, ...], have: frozenset[str]) -> tuple[list[str], list[str]]:

@@ -11,7 +11,7 @@ ends, so a crashed run never leaves a board claimed. Each lock file holds a line
 holds it (pid, host, worker, run, since), which is what a waiting or timed-out claim reports, and,
 for a pytest run, whether the holder is still ``opening`` the bench or has it ``open``: a holder that
 is opening will soon either hold an open bench or give the claim back because the bench is dead, so
-a run's collection waits for that answer (harness.rig.preflight) instead of taking "busy" for "fine".
+a run's collection waits for that answer (harness.plugin.preflight) instead of taking "busy" for "fine".
 
 There is no event for "a lock became free", and a blocking ``flock`` cannot time out: a claim that
 finds every candidate taken polls, with a bounded interval and an overall deadline, and journals
@@ -33,9 +33,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.errors import RigError
+from harness.rig.kinds import kind_of
+
+if TYPE_CHECKING:
+    from harness.rig.spec import RigSpec
 
 DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "iot-harness-locks"
 POLL_MIN, POLL_MAX = 0.05, 1.0
@@ -47,16 +51,16 @@ class RigBusy(RigError):
     """No candidate rig could be claimed in time; the message names who holds each."""
 
 
-def resource_keys(spec: Any) -> list[str]:
-    """The hardware a bench rig uses, one key per lockable resource (none for a twin: each process
-    starts its own)."""
-    if getattr(spec, "is_twin", False):
+def resource_keys(spec: RigSpec) -> list[str]:
+    """The hardware a board rig uses, one key per lockable resource (none for a kind that is not
+    claimed, as a twin: each process starts its own)."""
+    if not kind_of(spec).claimed:
         return []
     keys: list[str] = []
-    console = getattr(spec, "console", None)
+    console = spec.console
     if console is not None and console.url and not console.url.startswith("loop://"):
         keys.append(f"console {_console_identity(console.url)}")  # loop:// is pyserial's, nothing behind it
-    power = getattr(spec, "power", None)
+    power = spec.power
     if power is not None and power.resource:
         keys.append(f"power {power.resource.strip()} channel {power.channel}")
     return keys

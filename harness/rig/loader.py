@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from harness.errors import ConfigError, Location
+from harness.rig.kinds import kind_of
 from harness.rig.pool import Member, RigChoice, RigPoolSpec
 from harness.rig.spec import RigSpec
 from harness.yamlfile import LocatedDocument, load_yaml, parse_yaml, validate
@@ -143,8 +144,8 @@ def _member_path(ref: str, folder: Path, root: Path) -> Path | None:
 
 
 def _member_problem(member: RigSpec, first: RigSpec | None) -> str | None:
-    if member.is_twin:
-        return (f"{member.name!r} is a twin rig; every worker already gets its own twin, a pool is for "
+    if not kind_of(member).claimed:
+        return (f"{member.name!r} is a {member.kind} rig; every worker already gets its own twin, a pool is for "
                 "benches")  # fmt: skip
     if first is None:
         return None

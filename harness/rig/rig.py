@@ -1,24 +1,27 @@
 """A Rig: one device and everything that reaches it, brought up from a rig file.
 
-For a twin rig the harness starts the twin's rig process first; for a bench rig it opens the
-console URL and the VISA resource the file names. Tests only ever see the drivers.
+The rig's kind (:mod:`harness.rig.kinds`) brings its endpoints up: for a twin rig the harness starts
+the twin's rig process first; for a board it opens the console URL and the VISA resource the file
+names. Tests only ever see the drivers.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import CapabilityMissing, HarnessError, RigError
 from harness.rig.dut import Dut
+from harness.rig.kinds import kind_of
 from harness.rig.spec import RigSpec
-from harness.rig.twin_process import TwinProcess
 
 if TYPE_CHECKING:
     from harness.drivers.console import Console
     from harness.drivers.power import PowerSupply
     from harness.report.journal import Journal
+    from harness.rig.twin_process import TwinProcess
 
 
 class Rig:
@@ -72,21 +75,15 @@ class Rig:
     def start_endpoints(self) -> None:
         """Start what this rig needs running (a twin, its RFC 2217 server) and learn where the console
         and the supply are; opens neither (``harness rig check`` opens each on its own)."""
-        spec = self.spec
-        if spec.twin is not None:
-            self.twin = TwinProcess.start(spec.twin, spec.power_spec, self.workdir, name=spec.twin.device_id)
-            self._closers.append(self.twin.close)
-            self.console_url = self.twin.endpoints.console
-            self.power_resource = self.twin.endpoints.scpi
-            if spec.twin.console_transport == "rfc2217":
-                self.console_url = self._serve_rfc2217(self.twin.endpoints.console)
-        else:
-            self.console_url = spec.console.url if spec.console else None
-            self.power_resource = spec.power_spec.resource if spec.power else None
+        kind_of(self.spec).start_endpoints(self)
+
+    def add_closer(self, closer: Callable[[], object]) -> None:
+        """Call ``closer`` when the rig closes (closers run newest first)."""
+        self._closers.append(closer)
 
     @property
     def device_name(self) -> str:
-        return self.spec.twin.device_id if self.spec.twin else self.spec.name
+        return self.spec.device_id
 
     def make_power(self, *, program: bool = True) -> PowerSupply:
         """The supply's driver, not yet opened; ``program``: set the rig's voltage and limit on open."""
@@ -123,12 +120,13 @@ class Rig:
             echo=profile.echo,
         )
 
-    def _serve_rfc2217(self, device: str) -> str:
+    def serve_rfc2217(self, device: str) -> str:
+        """Put ``device`` behind an RFC 2217 server on loopback for the rig's life; its URL."""
         from harness.drivers.rfc2217_server import Rfc2217Server
 
         server = Rfc2217Server(device, host="127.0.0.1", port=0)
         server.start()
-        self._closers.append(server.stop)
+        self.add_closer(server.stop)
         return server.url
 
     @property
@@ -147,9 +145,22 @@ class Rig:
             raise CapabilityMissing(f"rig {self.spec.name!r} has no power supply")
         return self._power
 
-    def alive(self) -> bool:
-        """False when a twin rig process died under us (the rig cannot be recovered in place)."""
-        return self.twin is None or self.twin.alive()
+    @property
+    def console_if_any(self) -> Console | None:
+        """The opened console, or None when the rig has none (``console`` raises instead)."""
+        return self._console
+
+    @property
+    def power_if_any(self) -> PowerSupply | None:
+        """The opened supply, or None when the rig has none (``power`` raises instead)."""
+        return self._power
+
+    def death(self) -> str | None:
+        """What died under us (a twin's rig process: the rig cannot be recovered in place), with where
+        to look; None while the rig is alive."""
+        if self.twin is None or self.twin.alive():
+            return None
+        return f"the twin's rig process died (log: {self.twin.log_path})"
 
     def close(self) -> None:
         errors: list[str] = []

@@ -1,8 +1,8 @@
 """Rig files: validated data about where a device's console, power and services are.
 
-A rig file either starts the harness's digital twin (a ``twin:`` section) or describes a
-physical bench (``console.url``, ``power.resource``). Either way the tests see the same
-fixtures. See ``docs/rigs.md`` for the format.
+A rig file's ``kind:`` says what it is (:mod:`harness.rig.kinds`): the harness's digital twin
+(``kind: twin`` and a ``twin:`` section) or a physical board (``kind: board``, ``console.url``,
+``power.resource``). Either way the tests see the same fixtures. See ``docs/rigs.md`` for the format.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from harness.errors import ConfigError
 from harness.fieldtypes import Amps, Duration, Volts
+from harness.rig.kinds import RigKind, default_kind, kind_of, kind_problem
 from harness.rig.profile import DeviceProfile, get_profile
 from harness.rig.visa import resource_problem
 
 
 def _has_console(spec: RigSpec) -> bool:
-    return spec.twin is not None or spec.console is not None
+    return "console" in kind_of(spec).brings or spec.console is not None
 
 
 def _has_power(spec: RigSpec) -> bool:
-    return spec.twin is not None or spec.power is not None
+    return "power" in kind_of(spec).brings or spec.power is not None
 
 
 def _has_telemetry(spec: RigSpec) -> bool:
@@ -39,8 +40,8 @@ def _has_ota(spec: RigSpec) -> bool:
 
 
 CAPABILITY_RULES: tuple[tuple[str, str, Callable[[RigSpec], bool]], ...] = (
-    ("console", "a `twin` section, or a `console` section (a bench's `console.url`)", _has_console),
-    ("power", "a `twin` section, or a `power` section (a bench's `power.resource`)", _has_power),
+    ("console", "`kind: twin`, or a `console` section (a board's `console.url`)", _has_console),
+    ("power", "`kind: twin`, or a `power` section (a board's `power.resource`)", _has_power),
     ("network", "`telemetry`, and `services.network: true` (the default): the device's service traffic "
                 "goes through the impairment point", _has_network),
     ("telemetry", "`console`, a `services` section, and a profile with `broker_setup` commands", _has_telemetry),
@@ -184,6 +185,8 @@ class RigSpec(_Strict):
     """One rig: a device, how to reach its console and power, and how its firmware speaks."""
 
     name: str
+    kind: RigKind = Field(default="board", description="board | twin (virtual and labgrid: not available yet); "
+                                      "default: twin when there is a twin section, else board")
     description: str = ""
     twin: TwinSpec | None = None
     console: ConsoleSpec | None = None
@@ -193,32 +196,27 @@ class RigSpec(_Strict):
         default_factory=lambda: get_profile("twin-reference")
     )
 
-    @model_validator(mode="after")
-    def _endpoints(self) -> RigSpec:
-        if self.twin is not None:
-            if self.console is not None and self.console.url is not None:
-                raise ValueError(
-                    "console.url: a twin rig gets its console from the twin; remove url or the twin section"
-                )
-            if self.power is not None and self.power.resource is not None:
-                raise ValueError(
-                    "power.resource: a twin rig gets its supply from the twin; remove resource "
-                    "or the twin section"
-                )
-        elif self.console is None:
-            raise ValueError(
-                "console: a bench rig needs a console (console.url: a pyserial URL such as /dev/ttyUSB0 or "
-                "rfc2217://host:port), or a twin section for the digital twin"
-            )
-        elif self.console.url is None:
-            raise ValueError("console.url: a bench rig needs the console's pyserial URL")
-        elif self.power is not None and self.power.resource is None:
-            raise ValueError("power.resource: a bench rig needs the supply's VISA resource string")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kind" not in data:
+            return {**data, "kind": default_kind(data)}
+        return data
 
-    @property
-    def is_twin(self) -> bool:
-        return self.twin is not None
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> Any:
+        problem = kind_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _sections(self) -> RigSpec:
+        problem = kind_of(self).sections_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @property
     def power_spec(self) -> PowerSpec:
@@ -227,6 +225,16 @@ class RigSpec(_Strict):
     @property
     def console_spec(self) -> ConsoleSpec:
         return self.console or ConsoleSpec()
+
+    @property
+    def device_id(self) -> str:
+        """The id the device is told to use on the broker (a twin's ``twin.device_id``, else the rig's name)."""
+        return kind_of(self).device_id(self)
+
+    @property
+    def telemetry_device(self) -> str | None:
+        """The device whose telemetry the ``telemetry`` fixture shows (None: a board's, whatever it calls itself)."""
+        return kind_of(self).telemetry_device(self)
 
     def capabilities(self) -> frozenset[str]:
         """What the rig offers tests, by :data:`CAPABILITY_RULES`."""

@@ -18,6 +18,7 @@ import pytest
 from harness.errors import ConfigError, HarnessError
 from harness.scenario.loader import LoadedScenario, load_scenario
 from harness.scenario.runner import ScenarioContext, ScenarioResult, ScenarioRunner
+from harness.session import run_state
 from harness.units import format_duration
 
 #: How long the firmware query for the Allure label may take after a scenario that showed no version.
@@ -117,9 +118,7 @@ class ScenarioItem(_FixtureSupport):
         self.loaded = loaded
 
     def runtest(self) -> None:
-        from harness.plugin import STATE
-
-        state = self.config.stash[STATE]
+        state = run_state(self.config)
         problem = self.loaded.rig_problem(state.capabilities, state.spec.name)
         if problem is not None:
             # Reported at the scenario file, like a skip marker, not at this line.
@@ -142,19 +141,19 @@ class ScenarioItem(_FixtureSupport):
         if services is not None:
             from harness.rig.services import TelemetryView
 
-            telemetry = TelemetryView(services.collector, state.spec.twin.device_id if state.spec.twin else None)
+            telemetry = TelemetryView(services.collector, state.spec.telemetry_device)
         ctx = ScenarioContext(
             journal=state.journal,
             dut=rig.dut,
-            power=rig._power,
-            console=rig._console,
+            power=rig.power_if_any,
+            console=rig.console_if_any,
             network=services.network if services is not None else None,
             telemetry=telemetry,
             broker=services.broker if services is not None else None,
             ota=services.ota if services is not None else None,
             rig_name=state.spec.name,
         )
-        console = rig._console
+        console = rig.console_if_any
         mark = console.mark() if console is not None else None
         duration = self.config.getoption("harness_scenario_duration", None)
         seed = self.config.getoption("harness_scenario_seed", None)
@@ -193,11 +192,11 @@ class ScenarioItem(_FixtureSupport):
         self.user_properties.extend(check_properties(result))
         add_junit_properties(self, records)
         if allure_active(self.config):
-            from harness.plugin import _format_console
+            from harness.report.console_text import format_console
 
             text = None
             if console is not None and mark is not None:
-                text = _format_console(console.timed_lines_since(mark))
+                text = format_console(console.timed_lines_since(mark))
             profile = getattr(dut, "profile", None)
             pattern = profile.version.pattern if profile is not None and profile.version is not None else None
             firmware = firmware_of(records, pattern)
@@ -219,9 +218,7 @@ class ScenarioItem(_FixtureSupport):
 
 
 def state_broken(item: pytest.Item) -> bool:
-    from harness.plugin import STATE
-
-    return bool(item.config.stash[STATE].broken)
+    return bool(run_state(item.config).broken)
 
 
 def format_failure(loaded: LoadedScenario, failure: ScenarioFailed) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plugin.md"
+HEADER = " fixtures defined from harness.plugin.fixtures "  # every fixture of the plugin is in that module
 
 
 def _documented() -> dict[str, str]:
@@ -22,8 +23,8 @@ def _registered(pytester: pytest.Pytester) -> dict[str, str]:
     """What ``pytest --fixtures`` says the plugin registers (the view a user gets), name -> scope."""
     result = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider")
     text = result.stdout.str()
-    assert " fixtures defined from harness.plugin " in text, text[-2000:]
-    section = text.split(" fixtures defined from harness.plugin ", 1)[1].split("\n---", 1)[0]
+    assert HEADER in text, text[-2000:]
+    section = text.split(HEADER, 1)[1].split("\n---", 1)[0]
     return {name: scope or "function" for name, scope in re.findall(r"^(\w+)(?: \[(\w+) scope\])? -- ", section, re.M)}
 
 

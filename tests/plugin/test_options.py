@@ -37,7 +37,7 @@ def test_unknown_rig_name_lists_the_available_ones(pytester: pytest.Pytester) ->
         ("name: x\ntwin: {}\npower:\n  dialekt: rigol\n",
          "*bad.yaml:4:3: power.dialekt: unknown field 'dialekt'; did you mean 'dialect'?"),
         ("name: x\nconsole:\n  baudrate: 115200\n",
-         "*bad.yaml:3:3: console.url: a bench rig needs the console's pyserial URL"),
+         "*bad.yaml:3:3: console.url: a board rig needs the console's pyserial URL"),
         ("name: x\ntwin: {}\nprofile: zephyr\n",
          "*bad.yaml:3:10: profile: unknown device profile 'zephyr'; built-in profiles: *"),
         ("twin: {}\n", "*bad.yaml:1:1: name: missing required field 'name'"),

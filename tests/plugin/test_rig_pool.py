@@ -158,4 +158,4 @@ def test_rig_validate_names_the_pool_and_its_benches(pytester, ttys, capsys) -> 
     assert main(["rig", "validate", "rigs/lab.yaml", "rigs/bench-a.yaml"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == ["rigs/lab.yaml: ok (pool 'lab' of 2 benches: bench-a, bench-b; capabilities console)",
-                   "rigs/bench-a.yaml: ok (bench rig 'bench-a'; capabilities console)"]
+                   "rigs/bench-a.yaml: ok (board rig 'bench-a'; capabilities console)"]

@@ -141,7 +141,7 @@ def test_validate_notes_a_console_tty_this_machine_lacks(
     """The file is fine (it may be for another host), so validate passes, but does not stay silent."""
     assert main(["rig", "validate", str(dead_bench)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{dead_bench}: ok (bench rig 'lab3'; capabilities console, power); note: console ")
+    assert out.startswith(f"{dead_bench}: ok (board rig 'lab3'; capabilities console, power); note: console ")
     assert "does not exist on this machine (harness rig check opens every part)" in out
 
 

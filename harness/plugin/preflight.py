@@ -22,14 +22,14 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.rig.claim import POLL_MAX, POLL_MIN
+from harness.rig.kinds import kind_of
+from harness.session import RIG_FIXTURES
 
 OPENING_WAIT = 60.0  # seconds a collection waits for another process to finish opening a bench
 
 
 def uses_rig(item: Any) -> bool:
     """A test item that needs the device: a rig fixture, a ``requires`` marker, or a scenario."""
-    from harness.plugin import RIG_FIXTURES
-
     if RIG_FIXTURES & set(getattr(item, "fixturenames", ()) or ()):
         return True
     if item.get_closest_marker("requires") is not None:
@@ -41,7 +41,7 @@ def uses_rig(item: Any) -> bool:
 
 def bench_problem(state: Any, items: Iterable[Any], rig_ref: str) -> str | None:
     """Open the session's bench now if ``items`` use it; the one-line problem when it cannot be."""
-    if state.spec.is_twin or (state.broken is None and state._rig is not None):
+    if not kind_of(state.spec).claimed or (state.broken is None and state._rig is not None):
         return None
     if not any(uses_rig(item) for item in items):
         return None
