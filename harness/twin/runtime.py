@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 
 from harness.twin.device import DEFAULT_BOOT_TIME, Device
 from harness.twin.events import (
@@ -184,7 +185,7 @@ class BoardRuntime:
         elif isinstance(action, StartTimer):
             self._cancel(action.name)
             when = self.scheduler.now() + action.delay
-            self.timers[action.name] = self.scheduler.call_at(when, lambda name=action.name: self._fire(name))
+            self.timers[action.name] = self.scheduler.call_at(when, partial(self._fire, action.name))
         elif isinstance(action, CancelTimer):
             self._cancel(action.name)
         elif isinstance(action, StateChange):
@@ -209,7 +210,7 @@ class BoardRuntime:
             self.flash.program(write.offset, write.data)
             return
         when = self.scheduler.now() + self.config.program_time
-        self._programming = self.scheduler.call_at(when, lambda: self._programmed(write))
+        self._programming = self.scheduler.call_at(when, partial(self._programmed, write))
 
     def _programmed(self, write: FlashWrite) -> None:
         self._programming = None
