@@ -156,3 +156,24 @@ def test_a_core_that_raises_is_reported_as_a_fault_and_the_board_stops(flash: by
     board.type(b"version\r")
     board.scheduler.step(1.0)
     assert board.console.read() == b""
+
+
+def test_a_reboot_drops_the_old_cores_queued_network_events_but_keeps_typed_input(flash: bytearray) -> None:
+    board = booted(flash, program_time=0.01)
+    board.command("config set mqtt.host broker")
+    reboot(board)
+    topic = telemetry_topic("twin-0001")
+    while not board.broker.published(topic):
+        board.scheduler.step(0.0001)
+    # The PUBACK is due in 1 ms; the config write stalls the board for longer, so the PUBACK waits in
+    # the queue behind the Reboot. The new core (booting) must never see it; the typed line it must
+    # (and, booting, ignores it).
+    board.type(b"config set colour teal\rreboot\r")
+    board.type(b"uptime\r")
+    assert board.runtime.statistics().programming
+    board.scheduler.step(0.005)
+    assert board.runtime.statistics().queued_events == 2  # the PUBACK and the typed line
+    text = board.read_until(BOOT_DONE.encode() + b"\r\n" + PROMPT).decode()
+    assert "rebooting" in text and board.reports.faults == []
+    assert board.runtime.device is not None and board.runtime.device.statistics().input_dropped == len(b"uptime\r")
+    assert board.command("config get colour") == ["colour=teal"]
