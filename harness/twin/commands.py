@@ -10,24 +10,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from harness.twin.dump import MAX_BYTES
 from harness.twin.events import Action
+from harness.twin.firmware import Firmware
 from harness.twin.heap import heap_free
+from harness.twin.ota_client import OtaFirmware
 from harness.twin.ota_client import command as ota_command
 from harness.twin.records import CONFIG_LIMIT, encode_config, write_config
 from harness.twin.settings import check as check_setting
 
-if TYPE_CHECKING:
-    from harness.twin.device import Device
-
-Command = Callable[["Device", str, float, list[Action]], None]
+Command = Callable[[OtaFirmware, str, float, list[Action]], None]
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 VALUE_LIMIT = 128
 
 
-def run(device: Device, line: str, now: float, out: list[Action]) -> None:
+def run(device: OtaFirmware, line: str, now: float, out: list[Action]) -> None:
     """Dispatch one command line."""
     name, _, args = line.strip().partition(" ")
     command = COMMANDS.get(name)
@@ -37,25 +35,25 @@ def run(device: Device, line: str, now: float, out: list[Action]) -> None:
     command(device, args.strip(), now, out)
 
 
-def _no_args(device: Device, name: str, args: str, out: list[Action]) -> bool:
+def _no_args(device: Firmware, name: str, args: str, out: list[Action]) -> bool:
     if args:
         device.error(out, f"{name} takes no arguments (got {args!r})")
         return False
     return True
 
 
-def cmd_help(device: Device, args: str, now: float, out: list[Action]) -> None:
+def cmd_help(device: Firmware, args: str, now: float, out: list[Action]) -> None:
     if _no_args(device, "help", args, out):
         for usage, text in HELP:
             device.say(out, f"{usage:<24} {text}")
 
 
-def cmd_version(device: Device, args: str, now: float, out: list[Action]) -> None:
+def cmd_version(device: Firmware, args: str, now: float, out: list[Action]) -> None:
     if _no_args(device, "version", args, out) and device.image is not None:
         device.say(out, f"fw {device.image.version} slot={device.slot} build={device.image.build_id}")
 
 
-def cmd_status(device: Device, args: str, now: float, out: list[Action]) -> None:
+def cmd_status(device: Firmware, args: str, now: float, out: list[Action]) -> None:
     if not _no_args(device, "status", args, out) or device.image is None:
         return
     status = {
@@ -73,30 +71,30 @@ def cmd_status(device: Device, args: str, now: float, out: list[Action]) -> None
     device.say(out, json.dumps(status, separators=(",", ":")))
 
 
-def cmd_uptime(device: Device, args: str, now: float, out: list[Action]) -> None:
+def cmd_uptime(device: Firmware, args: str, now: float, out: list[Action]) -> None:
     if _no_args(device, "uptime", args, out):
         device.say(out, f"uptime {device.uptime(now):.3f}")
 
 
-def cmd_reboot(device: Device, args: str, now: float, out: list[Action]) -> None:
+def cmd_reboot(device: Firmware, args: str, now: float, out: list[Action]) -> None:
     if _no_args(device, "reboot", args, out):
         device.say(out, "rebooting")
         device.reboot(out, "software", now)
 
 
-def cmd_mqtt(device: Device, args: str, now: float, out: list[Action]) -> None:
+def cmd_mqtt(device: Firmware, args: str, now: float, out: list[Action]) -> None:
     if _no_args(device, "mqtt", args, out) and device.session is not None:
         device.say(out, json.dumps(device.session.describe(), separators=(",", ":")))
 
 
-def cmd_dump(device: Device, args: str, now: float, out: list[Action]) -> None:
+def cmd_dump(device: Firmware, args: str, now: float, out: list[Action]) -> None:
     if not args.isdigit() or not 1 <= int(args) <= MAX_BYTES:
         device.error(out, f"dump expects a byte count 1..{MAX_BYTES} (got {args!r})")
         return
     device.start_dump(out, int(args))
 
 
-def cmd_config(device: Device, args: str, now: float, out: list[Action]) -> None:
+def cmd_config(device: Firmware, args: str, now: float, out: list[Action]) -> None:
     verb, _, rest = args.partition(" ")
     rest = rest.strip()
     if verb == "list" and not rest:
@@ -130,7 +128,7 @@ def cmd_config(device: Device, args: str, now: float, out: list[Action]) -> None
         device.error(out, "config expects: list | get KEY | set KEY VALUE | del KEY")
 
 
-def _store(device: Device, values: dict[str, str], out: list[Action]) -> None:
+def _store(device: Firmware, values: dict[str, str], out: list[Action]) -> None:
     size = len(encode_config(values))
     if size > CONFIG_LIMIT:
         device.error(out, f"config full: {size} bytes serialized, limit {CONFIG_LIMIT}")

@@ -9,13 +9,9 @@ variant (0 otherwise). Firmware variants change the model here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from harness.twin.firmware import Firmware
 from harness.twin.image import Variant
 from harness.twin.records import encode_config
-
-if TYPE_CHECKING:
-    from harness.twin.device import Device
 
 HEAP_TOTAL = 256 * 1024
 BASE_USED = 48 * 1024
@@ -24,7 +20,7 @@ MESSAGE_BYTES = 320  # one buffered telemetry message: payload + bookkeeping
 NOISE_MAX = 1024
 
 
-def heap_free(device: Device, now: float) -> int:
+def heap_free(device: Firmware, now: float) -> int:
     used = BASE_USED + len(encode_config(device.config)) + device.rng.randrange(0, NOISE_MAX, 16)
     if device.dump is not None:
         used += BUSY_EXTRA

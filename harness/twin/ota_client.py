@@ -38,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from harness.twin import trial
 from harness.twin.bootloader import check_slot
 from harness.twin.events import Action
+from harness.twin.firmware import Firmware
 from harness.twin.flash import other_slot
 from harness.twin.http_events import (
     HttpCancel,
@@ -81,9 +82,6 @@ from harness.twin.ota_record import (
 from harness.twin.ota_refusals import Refusal, read_refusals, remember
 from harness.twin.records import write_bootctl
 
-if TYPE_CHECKING:
-    from harness.twin.device import Device
-
 TRIAL_ATTEMPTS = 3  # unconfirmed trial boots before the bootloader rolls back
 MAX_FAILURES = 8  # failed requests in a row without a new page before the job fails
 MAX_RESTARTS = 4  # restarts from byte 0 (image changed, 416) before the job fails
@@ -98,6 +96,12 @@ WATCHDOG_TIMER = "ota.watchdog"
 TIMERS = (RETRY_TIMER, HEALTH_TIMER, WATCHDOG_TIMER)
 
 
+class OtaFirmware(Firmware, Protocol):
+    """The firmware as the ``ota`` shell command sees it: with this boot's OTA agent."""
+
+    ota: OtaAgent | None
+
+
 class OtaAgent:
     """The OTA client and trial-boot logic of one boot of ``device``."""
 
@@ -105,7 +109,7 @@ class OtaAgent:
     #: to prove that the sweep catches an unsafe client.
     unsafe_write_active: ClassVar[bool] = False
 
-    def __init__(self, device: Device) -> None:
+    def __init__(self, device: Firmware) -> None:
         self.device = device
         self.job: OtaJob | None = read_job(device.flash)
         self.refusals: list[Refusal] = read_refusals(device.flash)
@@ -607,7 +611,7 @@ def status_line(agent: OtaAgent) -> str:
 OTA_USAGE = "ota expects: apply URL SHA256 SIZE VERSION | status"
 
 
-def command(device: Device, args: str, now: float, out: list[Action]) -> None:
+def command(device: OtaFirmware, args: str, now: float, out: list[Action]) -> None:
     """The ``ota`` shell command: ``ota apply URL SHA256 SIZE VERSION`` or ``ota status``."""
     agent = device.ota
     if agent is None:

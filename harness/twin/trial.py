@@ -15,14 +15,11 @@ over; the watchdog resets the board :data:`WATCHDOG_TIMEOUT` later), ``fail-heal
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from harness.twin.firmware import Firmware
 from harness.twin.image import ImageInfo, Variant
 
-if TYPE_CHECKING:
-    from harness.twin.device import Device
-
-HealthCheck = Callable[["Device", float], "str | None"]
+HealthCheck = Callable[[Firmware, float], "str | None"]
 
 HEALTH_POLL = 0.2  # seconds between health checks during a trial boot
 DEFAULT_HEALTH_WINDOW = 5.0  # seconds a trial boot may take to become healthy
@@ -30,14 +27,14 @@ WATCHDOG_TIMEOUT = 0.5  # seconds from a crash to the watchdog reset
 HEALTH_WINDOW_KEY = "ota.health_window"
 
 
-def variant_health(device: Device, now: float) -> str | None:
+def variant_health(device: Firmware, now: float) -> str | None:
     """A ``fail-health`` image never passes."""
     if device.image is not None and device.image.variant == Variant.FAIL_HEALTH:
         return "application reports unhealthy (fail-health image)"
     return None
 
 
-def mqtt_health(device: Device, now: float) -> str | None:
+def mqtt_health(device: Firmware, now: float) -> str | None:
     """With a broker configured, the application must be connected to it."""
     if device.session is None:
         return None
@@ -59,7 +56,7 @@ def health_window(config: dict[str, str]) -> float:
     return value if 0.1 <= value <= 3600 else DEFAULT_HEALTH_WINDOW
 
 
-def failing(device: Device, now: float) -> list[str]:
+def failing(device: Firmware, now: float) -> list[str]:
     """The reasons of every failing health check (empty: healthy)."""
     return [reason for check in HEALTH_CHECKS if (reason := check(device, now)) is not None]
 

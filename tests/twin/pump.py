@@ -1,7 +1,7 @@
 """An in-memory runtime for the firmware core: simulated clock, flash bytearray, optional power cut.
 
-The pump is the test double of the process runtime: it executes actions exactly like
-``harness.twin.host`` does (FlashWrite -> bytes in the flash image, StartTimer -> a due time,
+The pump is a lighter double of the board runtime: it executes actions like
+``harness.twin.runtime`` does (FlashWrite -> bytes in the flash image, StartTimer -> a due time,
 Reboot -> a new core from flash), but in simulated time and with a write budget that models a
 power cut after the k-th page-program unit.
 

@@ -28,3 +28,26 @@ def test_twin_imports_nothing_from_the_harness_side() -> None:
 def test_public_api_is_importable() -> None:
     for name in harness.twin.__all__:
         assert getattr(harness.twin, name) is not None, name
+
+
+def twin_imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, under TYPE_CHECKING too."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_runtime_reads_no_clock_and_touches_no_io() -> None:
+    forbidden = {"asyncio", "threading", "time", "socket", "os", "select", "selectors", "subprocess"}
+    for name in ("runtime.py", "executors.py"):
+        assert twin_imports(PACKAGE / name) & forbidden == set(), name
+
+
+def test_only_the_runtime_and_the_public_api_import_the_core_class() -> None:
+    """Feature modules take the narrow ``Firmware`` protocol: the core's imports form no circle."""
+    importers = {p.name for p in PACKAGE.glob("*.py") if "harness.twin.device" in twin_imports(p)}
+    assert importers == {"__init__.py", "runtime.py"}

@@ -21,6 +21,8 @@ EXPECTED = [
     ],
     ["2.0.0 2 slow-boot", "ImageFault(reason='truncated header (100 of 256 bytes)')"],
     ["BOOT slot=A fw=1.0.0 boot_count=1", "BOOT-DONE", "fw 1.0.0 slot=A build="],
+    ["0.05 report state {'state': 'idle'}", "0.10 report reboot {'reason': 'software'}",
+     "0.15 report state {'state': 'idle'}", "rebooting\nBOOT slot=A fw=1.0.0 boot_count=2 reset_cause=software"],
     ["'NetConnect', 'StartTimer']", "topic='devices/demo-1/status'", "retain=True",
      "NetSubscribe(conn=1, topic='devices/demo-1/ota/job', qos=1)",
      'devices/demo-1/telemetry {"device":"demo-1"', '"seq":1,', '"ts":1700000001.05,"dropped":0}'],
