@@ -34,7 +34,7 @@ from pathlib import Path
 import serial
 
 from harness.drivers.console import Console
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 
 PROMPT = b"twin> "
 DUMP_END = re.compile(rb"DUMP-END lines=(\d+) bytes=(\d+) crc32=([0-9a-f]{8})\r\n")

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from harness.report.journal import Journal, read_journal  # noqa: E402
+from harness.run.journal import Journal, read_journal  # noqa: E402
 from harness.services.accounting import account  # noqa: E402
 from harness.services.broker import Broker, available_kinds  # noqa: E402
 from harness.services.collector import TelemetryCollector  # noqa: E402

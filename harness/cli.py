@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_run(ns: argparse.Namespace) -> int:
     import pytest
 
-    from harness.runfolder import pick_run_id
+    from harness.run.runfolder import pick_run_id
 
     run_id = pick_run_id(ns.run_id)
     paths = ns.paths or [p for p in ("tests/device", "scenarios/ci") if _has_tests(Path(p))]

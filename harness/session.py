@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from harness.errors import HarnessError, RigError
-from harness.report.journal import Journal
 from harness.rig.spec import CAPABILITIES, RigSpec
-from harness.runfolder import journal_name, make_scratch, run_folder
+from harness.run.clock import Clock, RealClock
+from harness.run.journal import Journal
+from harness.run.runfolder import journal_name, make_scratch, run_folder
 
 
 @dataclass
@@ -37,6 +38,7 @@ class HarnessSession:
     run_id: str
     worker: str = "main"
     health_checks: bool = True
+    clock: Clock = field(default_factory=RealClock)  # the run's clock: the journal stamps with it
     _journal: Journal | None = None
     _rig: Any = None
     _services: Any = None
@@ -61,6 +63,7 @@ class HarnessSession:
             self._journal = Journal(
                 self.folder / journal_name(self.worker), run_id=self.run_id, worker=self.worker,
                 compress_on_close=True,  # journal*.jsonl.gz once the run ends (docs/reports.md)
+                clock=self.clock,
             )
             self._journal.record("run", action="start", run_id=self.run_id,
                                  rig=self.choice.name if self.choice is not None else self.spec.name,

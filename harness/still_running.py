@@ -13,7 +13,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from harness.scenario.clock import Clock, RealClock
+from harness.run.clock import Clock, RealClock
 from harness.units import format_duration
 
 

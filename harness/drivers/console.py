@@ -27,7 +27,7 @@ import serial
 
 from harness.drivers.console_buffer import Hit, Stage, StagedSearch, TextBuffer
 from harness.errors import ConsoleError, ExpectTimeout
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 
 Pattern = str | re.Pattern[str]
 

@@ -34,7 +34,7 @@ from pyvisa_py.highlevel import PyVisaLibrary
 
 from harness.drivers.scpi_dialects import Dialect, get_dialect, parse_error_reply
 from harness.errors import ConfigError, InstrumentError, PowerError
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 
 #: Upper bound on error-queue entries read after one command (a real queue holds 16-32).
 MAX_ERRORS = 64

@@ -143,5 +143,5 @@ def ota(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def journal(request: pytest.FixtureRequest) -> Any:
-    """This run's journal (harness.report.journal.Journal): record(kind, **fields)."""
+    """This run's journal (harness.run.journal.Journal): record(kind, **fields)."""
     return run_state(request.config).journal

@@ -19,7 +19,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "(console, power, network, telemetry, ota)",
     )
     from harness.rig.loader import resolve_choice
-    from harness.runfolder import pick_run_id
+    from harness.run.runfolder import pick_run_id
 
     try:
         choice = resolve_choice(options.rig_ref(config), config.rootpath)
@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id = workerinput["harness_run_id"] if workerinput else pick_run_id(config.getoption("harness_run_id"))
     worker = workerinput["workerid"] if workerinput else "main"
     from harness import interrupt
-    from harness.runfolder import sweep_scratch
+    from harness.run.runfolder import sweep_scratch
 
     interrupt.install()  # SIGTERM (CI cancel, timeout(1)) ends the run like Ctrl-C
     if workerinput is None:

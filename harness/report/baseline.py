@@ -14,9 +14,9 @@ from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.report.analysis import analyze
-from harness.report.journal import journal_files
 from harness.report.results import write_results
 from harness.report.rundata import load_run, resolve_run
+from harness.run.journal import journal_files
 
 BASELINES = "baselines"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

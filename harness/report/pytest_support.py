@@ -27,8 +27,8 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report.analysis import Analysis, analyze, metrics
-from harness.report.journal import Journal, read_run
 from harness.report.rundata import RunData
+from harness.run.journal import Journal, read_run
 
 #: Metrics worth a JUnit property on every test that produced them.
 KEY_METRICS = (

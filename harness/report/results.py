@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.analysis import Analysis, firmware_versions
-from harness.report.journal import journal_files
 from harness.report.rundata import RunData
+from harness.run.journal import journal_files
 
 RESULTS = "results.json"
 #: Keys this module owns in results.json; everything else is the plugin's and is kept as written.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.report.journal import journal_files, read_run
+from harness.run.journal import journal_files, read_run
 
 PYTEST_INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED
 

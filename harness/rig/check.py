@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.rig.rig import Rig
 from harness.rig.spec import RigSpec
-from harness.runfolder import make_scratch
+from harness.run.runfolder import make_scratch
 
 
 @dataclass(frozen=True)

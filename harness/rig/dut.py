@@ -18,7 +18,7 @@ from harness.rig.profile import DeviceProfile
 if TYPE_CHECKING:
     from harness.drivers.console import Console
     from harness.drivers.power import PowerSupply
-    from harness.report.journal import Journal
+    from harness.run.journal import Journal
 
 
 @dataclass(frozen=True)

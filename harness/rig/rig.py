@@ -20,8 +20,8 @@ from harness.rig.spec import RigSpec
 if TYPE_CHECKING:
     from harness.drivers.console import Console
     from harness.drivers.power import PowerSupply
-    from harness.report.journal import Journal
     from harness.rig.twin_process import TwinProcess
+    from harness.run.journal import Journal
 
 
 class Rig:

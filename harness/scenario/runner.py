@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.run.clock import Clock, RealClock
 from harness.scenario.checks import undecided
-from harness.scenario.clock import Clock, RealClock
 from harness.scenario.loader import LoadedScenario
 from harness.scenario.metrics import compute_metrics
 from harness.scenario.schema import Step

@@ -34,8 +34,8 @@ from aiohttp import web
 
 from harness.errors import ConfigError, RigError
 from harness.ota.slot import check_fits
-from harness.report.journal import Journal
-from harness.runfolder import make_scratch
+from harness.run.journal import Journal
+from harness.run.runfolder import make_scratch
 from harness.services.artifact_faults import Decision, Fault, FaultPlan, describe
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*")

@@ -35,7 +35,7 @@ from typing import IO, Literal, Protocol
 
 from harness.errors import CapabilityMissing, ConfigError, RigError
 from harness.procs import spawn
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 from harness.services.endpoint import BrokerEndpoint, TLSConfig, parse_broker_url
 from harness.services.mqtt_client import ProbeRefused, probe
 

@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
 from harness.errors import HarnessError
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 from harness.services.accounting import Accounting, AccountingConfig, account
 from harness.services.broker import BrokerError, BrokerLike
 from harness.services.endpoint import BrokerEndpoint

@@ -17,7 +17,7 @@ from drivers_fakes import PROMPT, PtyDevice, TcpServer
 from harness.drivers import console as console_module
 from harness.drivers.console import Console
 from harness.errors import ConsoleError, ExpectTimeout
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 
 
 @pytest.fixture

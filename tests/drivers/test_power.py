@@ -12,7 +12,7 @@ from drivers_fakes import FakeSupply
 from harness.drivers.power import Measurement, PowerSupply
 from harness.drivers.scpi_dialects import DIALECTS
 from harness.errors import ConfigError, InstrumentError, PowerError
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))

@@ -16,7 +16,7 @@ import pyvisa
 
 from harness.drivers.power import WHAT_TO_DO, PowerSupply, resource_manager
 from harness.errors import PowerError
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 from tests.twin.served import ServedTwin, start_served, stop_served
 
 FAST = (0.05, 0.1, 0.2)  # reconnect pauses for the tests: three attempts in 0.35 s

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.drivers.netem import ImpairmentPoint
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 
 from .helpers import IO_TIMEOUT, TcpServer, UdpEcho
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness.drivers.netem import ImpairmentPoint
 from harness.drivers.netem.capture import PacketCapture, capture_permission
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 
 from .helpers import TcpServer, recv_exactly, wait_until
 

@@ -8,7 +8,7 @@ import pytest
 
 from harness.drivers.netem import PROFILES, ImpairmentPoint
 from harness.errors import ConfigError, RigError
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 
 from .helpers import TcpServer, wait_until
 

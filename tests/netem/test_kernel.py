@@ -96,7 +96,7 @@ def test_tc_command() -> None:
 def test_open_point_journals_the_backend_choice(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import harness.drivers.netem.kernel as kernel
     from harness.drivers.netem import NetworkImpairment, open_point
-    from harness.report.journal import Journal, read_journal
+    from harness.run.journal import Journal, read_journal
 
     monkeypatch.setattr(kernel, "_has_net_admin", lambda: True)
     monkeypatch.setattr(kernel.shutil, "which", lambda name: f"/usr/bin/{name}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.ota import KeyPair, SignedImage, build_signed_image, generate_keypair
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 from harness.services.artifacts import ArtifactServer
 
 SMALL = 8 * 1024  # payload bytes: big enough for every fault, small enough to keep the tests fast

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 from harness.services.artifact_faults import (
     FaultPlan,
     IgnoreRange,

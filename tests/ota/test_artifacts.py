@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ConfigError
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 from harness.services.artifacts import ArtifactServer, ArtifactServerError, RangeNotSatisfiable, parse_range
 from tests.ota.client import download_resuming, fetch
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import read_run
 from harness.report.rundata import load_run
+from harness.run.journal import read_run
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "ci" / "ota-3g.yaml"

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import read_run
+from harness.run.journal import read_run
 
 QUIET = "profile:\n  name: quiet\n  prompt: '$ '\n  boot_done: '^READY'\n"
 
 TESTS = """\
 import pytest
 
-from harness.report.journal import read_run
+from harness.run.journal import read_run
 
 @pytest.mark.requires("console", "power")
 @pytest.mark.parametrize("n", range(4))

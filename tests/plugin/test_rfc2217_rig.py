@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import read_run
+from harness.run.journal import read_run
 
 ROOT = Path(__file__).resolve().parents[2]
 

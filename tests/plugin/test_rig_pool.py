@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import read_run
 from harness.rig.claim import resource_keys, try_claim
 from harness.rig.spec import RigSpec
+from harness.run.journal import read_run
 
 PROFILE = """\
 profile:

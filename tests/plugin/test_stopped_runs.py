@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import read_run
+from harness.run.journal import read_run
 
 SCENARIO = """\
 scenario: long-watch

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 from tests.report.twinlog import write_results_json
 
 T0 = 1_790_000_000.0

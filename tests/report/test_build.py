@@ -12,9 +12,9 @@ import pytest
 from harness.errors import ConfigError
 from harness.report.analysis import analyze
 from harness.report.build import Built, build
-from harness.report.journal import Journal
 from harness.report.results import write_results
 from harness.report.rundata import load_run
+from harness.run.journal import Journal
 from tests.report.twinlog import Truth, write_results_json
 
 

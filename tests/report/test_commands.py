@@ -10,7 +10,7 @@ import pytest
 
 from harness.cli import main
 from harness.report.commands import add_report_commands
-from harness.report.journal import compress_journal
+from harness.run.journal import compress_journal
 from tests.report.twinlog import Truth
 
 

@@ -35,7 +35,7 @@ def pytest_runtest_call(item):
 TEST = """
 import time
 
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 
 
 def test_device_boots_and_reports():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import Journal
 from harness.report.rundata import load_run
+from harness.run.journal import Journal
 
 
 def _run(tmp_path: Path, exit_status: int | None, interrupted: str | None) -> Path:

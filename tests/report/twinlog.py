@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 from harness.twin.heap import BASE_USED, HEAP_TOTAL, NOISE_MAX
 
 T0 = 1_790_000_000.0

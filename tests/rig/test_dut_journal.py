@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.analysis import analyze
-from harness.report.journal import Journal, read_run
 from harness.report.rundata import RunData
 from harness.rig.dut import Dut
 from harness.rig.profile import get_profile
+from harness.run.journal import Journal, read_run
 
 
 class ScriptedConsole:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import read_run
+from harness.run.journal import read_run
 from harness.scenario.checks import parse_check
 
 

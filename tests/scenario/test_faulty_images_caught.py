@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import read_run
+from harness.run.journal import read_run
 from tests.scenario.inner_runs import InnerRun, InnerRuns, start
 
 ROOT = Path(__file__).resolve().parents[2]

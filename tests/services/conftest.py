@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 from harness.services.broker import Broker, unavailable_reason
 from tests.services.publisher import DevicePublisher
 

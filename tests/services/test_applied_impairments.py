@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.drivers.netem import ImpairmentPoint
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 from harness.services.accounting import AccountingConfig, account
 from tests.services.test_accounting import T0, seqs
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 from harness.services import broker as broker_mod
 from harness.services.broker import Broker, BrokerError, available_kinds
 from harness.services.endpoint import BrokerEndpoint

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 from harness.services.accounting import account
 from harness.services.broker import Broker
 from harness.services.collector import TelemetryCollector, TelemetryTimeout

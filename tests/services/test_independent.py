@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness.report.journal import Journal
+from harness.run.journal import Journal
 from harness.services.broker import Broker
 from harness.services.collector import TelemetryCollector
 from tests.services.publisher import DevicePublisher

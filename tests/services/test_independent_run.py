@@ -33,7 +33,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from harness.report.journal import read_run
+from harness.run.journal import read_run
 from harness.services import discovery
 from harness.services.broker import find_mosquitto
 

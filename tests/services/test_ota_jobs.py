@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from harness.report.journal import Journal, read_journal
+from harness.run.journal import Journal, read_journal
 from harness.services.broker import Broker
 from harness.services.ota_jobs import MalformedStatus, OtaJobChannel, new_job_id, parse_status_report
 

@@ -42,7 +42,7 @@ DEFAULT_LISTEN: Address = ("127.0.0.1", 0)
 
 
 class JournalLike(Protocol):
-    """What the point needs of a run journal (:class:`harness.report.journal.Journal` fits)."""
+    """What the point needs of a run journal (:class:`harness.run.journal.Journal` fits)."""
 
     def record(self, kind: str, **fields: Any) -> Any: ...
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from harness.report.journal import Journal, compress_journal, journal_files, read_journal, read_run
+from harness.run.journal import Journal, compress_journal, journal_files, read_journal, read_run
 
 
 def test_records_carry_kind_and_times_and_survive_a_torn_last_line(tmp_path):
@@ -126,7 +126,7 @@ def test_compress_journal_leaves_the_plain_file_when_it_fails(tmp_path, monkeypa
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("harness.report.journal.os.fsync", boom)
+    monkeypatch.setattr("harness.run.journal.os.fsync", boom)
     with pytest.raises(OSError):
         compress_journal(path)
     assert [p.name for p in tmp_path.iterdir()] == ["journal.jsonl"]

@@ -1,9 +1,12 @@
 """The run journal: one append-only JSON Lines file of everything a run observes.
 
 Console lines, telemetry, power events, injections, step results: each is one record with a
-``kind``, the wall-clock time ``t`` (Unix seconds) and a monotonic ``mono`` time. Records are
-flushed at least every :data:`FLUSH_INTERVAL` seconds by a background thread, so a crashed run
-loses at most the last fraction of a second. Readers tolerate a torn last line.
+``kind``, the run's time ``t`` (Unix seconds: the clock's :meth:`~harness.run.clock.Clock.wall`, so
+wall time on the real clock and the simulated epoch time in a virtual run) and the clock's monotonic
+``mono`` time. The journal asks the run's clock it was given for both, never ``time`` itself. Records
+are flushed at least every :data:`FLUSH_INTERVAL` seconds (real seconds: a crash loses real output) by
+a background thread, so a crashed run loses at most the last fraction of a second. Readers tolerate a
+torn last line.
 
 While a run is going the journal is plain ``journal*.jsonl``; a journal opened with
 ``compress_on_close=True`` (the run's own) is gzipped when it closes, into ``journal*.jsonl.gz``
@@ -19,11 +22,12 @@ import json
 import os
 import shutil
 import threading
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, TextIO
+
+from harness.run.clock import Clock, RealClock
 
 FLUSH_INTERVAL = 0.25
 PLAIN_SUFFIX = ".jsonl"
@@ -35,12 +39,14 @@ class Journal:
     """Thread-safe appender of journal records.
 
     ``record("console", source="dut", line="BOOT-DONE")`` appends
-    ``{"t": ..., "mono": ..., "kind": "console", "source": "dut", "line": "BOOT-DONE"}``.
+    ``{"t": ..., "mono": ..., "kind": "console", "source": "dut", "line": "BOOT-DONE"}``, both times
+    from ``clock`` (the run's; the real clock when none is given).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, run_id: str = "", worker: str = "",
-                 compress_on_close: bool = False) -> None:  # fmt: skip
+                 compress_on_close: bool = False, clock: Clock | None = None) -> None:  # fmt: skip
         self.path = Path(path)
+        self.clock: Clock = clock or RealClock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id
         self.worker = worker
@@ -56,8 +62,8 @@ class Journal:
 
     def record(self, kind: str, *, t: float | None = None, **fields: Any) -> dict[str, Any]:
         rec: dict[str, Any] = {
-            "t": time.time() if t is None else t,
-            "mono": time.monotonic(),
+            "t": self.clock.wall() if t is None else t,
+            "mono": self.clock.now(),
             "kind": kind,
         }
         if self.worker:
@@ -115,6 +121,7 @@ class Journal:
         return {"path": str(self.path), "records": self._count, "closed": self.closed}
 
     def _flush_loop(self) -> None:
+        # Real seconds on purpose: durability is about what a crash of this process loses, not run time.
         while not self._closed.wait(FLUSH_INTERVAL):
             self.flush()
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.runfolder import OWNER_FILE, SCRATCH_PREFIX, make_scratch, sweep_scratch
+from harness.run.runfolder import OWNER_FILE, SCRATCH_PREFIX, make_scratch, sweep_scratch
 
 
 def _dead_pid() -> int:
