@@ -13,18 +13,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "harness"
 
-# Top to bottom, as ARCHITECTURE lists them. ``ota`` (image signing, manifests, slots: used by the
-# artifact server and the rig) is not in that list; it sits below the services that serve its images.
+# Top to bottom, as ARCHITECTURE lists them, with three the list leaves out: ``cli`` (the ``harness``
+# command, beside the plugin and imported by nothing but ``__main__``), ``session`` (a pytest process's
+# run state: the plugin's hooks and fixtures and the scenario items read it; it imports the rig), and
+# ``ota`` (image signing, manifests, slots: below the artifact server that serves its images).
 # ``util`` is the harness's small top-level helpers (units, field types, YAML loading, processes).
 LAYERS = (
-    "plugin", "scenario", "fleet", "rig", "lab", "sim", "drivers", "services", "ota", "report",
-    "netmodel", "util", "run", "twin",
+    "plugin", "cli", "scenario", "session", "fleet", "rig", "lab", "sim", "drivers", "services", "ota",
+    "report", "netmodel", "util", "run", "twin",
 )  # fmt: skip
 
 # Top-level modules by layer (a package's modules are its own layer: harness/<layer>/...).
 TOP_LEVEL = {
-    "__main__": "plugin", "cli": "plugin", "plugin": "plugin", "session": "plugin",
-    "still_running": "plugin", "interrupt": "plugin",
+    "__main__": "cli", "cli": "cli", "session": "session",
+    "still_running": "plugin", "interrupt": "plugin",  # the plugin's helpers (heartbeat, signals)
     "units": "util", "fieldtypes": "util", "yamlfile": "util", "procs": "util",
     "errors": "run",  # ARCHITECTURE: run holds the errors (harness/errors.py moves there later)
 }  # fmt: skip
@@ -47,9 +49,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "core per ARCHITECTURE), yet report sits below services: the accounting core (accounting, "
         "accounts, events, telemetry_schema) needs a home both can import (issue 17 item 7)"
     ),
-    ("harness.rig.preflight", "plugin"): "reads the plugin's RIG_FIXTURES to see which tests need a rig",
-    ("harness.rig.preflight", "scenario"): "recognises ScenarioItem to read a scenario's rig needs",
-    ("harness.scenario.items", "plugin"): "reads the plugin's run state (STATE) from the pytest config",
     ("harness.ota.commands", "rig"): "the `harness ota` CLI (reads a rig's slot size): belongs beside harness/cli.py",
     ("harness.ota.commands", "services"): "the `harness ota serve` CLI starts an ArtifactServer: belongs beside cli.py",
 }
