@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import CapabilityMissing, ConfigError, DeviceError, ExpectTimeout
+from harness.errors import CapabilityMissing, ConfigError, DeviceError, ExpectTimeout, PowerError
 
 OUTCOMES = frozenset({"committed", "rolled_back", "rejected", "failed"})
 
@@ -280,6 +280,13 @@ class OtaService:
         return [] if self.jobs is None else self.jobs.reports(self.device, job_id)
 
     def _running_version(self) -> str:
+        """The version the device runs; "" when it cannot say. A device whose supply is off is not
+        asked: it would answer nothing until the command timed out."""
+        try:
+            if not self.dut.power.is_on():
+                return ""
+        except (CapabilityMissing, PowerError):
+            pass  # no supply on this rig, or it cannot say: ask the device
         try:
             return self.dut.version()
         except (DeviceError, ExpectTimeout):

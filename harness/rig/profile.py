@@ -114,6 +114,10 @@ class DeviceProfile(_Strict):
     telemetry_interval_key: str | None = Field(
         default=None, description="setting (for set_config) that holds the telemetry period in seconds"
     )
+    health_window_key: str | None = Field(
+        default=None, description="setting (for set_config) that holds how long a trial boot of an update may "
+        "take to become healthy, in seconds (a test of a never-healthy image may shorten it)",
+    )
 
     @property
     def takes_ota(self) -> bool:

@@ -34,7 +34,7 @@ def test_downgrade_is_rejected(dut, ota):
 
 
 @pytest.mark.parametrize("variant", ["crash-on-boot", "fail-health"])
-def test_bad_firmware_rolls_back(dut, ota, variant):
+def test_bad_firmware_rolls_back(dut, ota, variant, quick_health_window):
     before = dut.version()
     outcome = ota.deploy(ota.build("4.0.0", variant=variant, security_counter=90 + len(variant)),
                          expect="rolled_back", timeout=180)

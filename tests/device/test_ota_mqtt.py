@@ -99,7 +99,7 @@ def test_a_job_the_device_cannot_trust_is_rejected_and_the_old_version_keeps_run
     assert [r.phase for r in mqtt_ota.reports(outcome.job_id)][-1] == "rejected"
 
 
-def test_a_rollback_is_reported_by_the_firmware_that_took_over_again(dut, mqtt_ota):
+def test_a_rollback_is_reported_by_the_firmware_that_took_over_again(dut, mqtt_ota, quick_health_window):
     before = dut.version()
     outcome = mqtt_ota.deploy(mqtt_ota.build("5.4.0", variant="fail-health"), expect="rolled_back", timeout=180)
     last = mqtt_ota.reports(outcome.job_id)[-1]
