@@ -161,5 +161,9 @@ class SimBroker:
         if self._armed != deadline:
             return  # superseded by an earlier alarm
         self._armed = None
-        self._route(self.model.expire(max(self.env.now, deadline)))
+        now = max(self.env.now, deadline)
+        self._route(self.model.expire(now))
+        left = self.model.next_deadline()
+        if left is not None and left <= now:  # would re-arm at this instant for ever
+            raise RuntimeError(f"keep alive deadline {left} still pending after expiring at {now}")
         self._arm()

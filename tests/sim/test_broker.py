@@ -84,6 +84,7 @@ def test_retained_message_reaches_each_new_subscription_and_an_empty_one_clears_
         ("connection_lost", True),
         ("disconnect", False),
         ("protocol_error", True),
+        ("bad_filter", True),
     ],
 )
 def test_the_will_goes_out_only_when_the_connection_ends_without_disconnect(ending: str, will_published: bool) -> None:
@@ -94,9 +95,12 @@ def test_the_will_goes_out_only_when_the_connection_ends_without_disconnect(endi
         out = b.connection_lost(dev, now=5)
     elif ending == "disconnect":
         out = b.disconnect(dev, now=5)
-    else:  # a wildcard in a PUBLISH topic: the broker closes the connection
+    elif ending == "protocol_error":  # a wildcard in a PUBLISH topic: the broker closes the connection
         out = b.publish(dev, "devices/+/status", b"x", qos=1, retain=False, packet_id=1, now=5)
         assert isinstance(out[0], Closed) and "wildcard" in out[0].reason
+    else:
+        out = b.subscribe(dev, "devices/#/status", 1, now=5, packet_id=1)
+        assert isinstance(out[0], Closed) and "last level" in out[0].reason
     wills = delivered(out, sub)
     assert wills == ([Deliver(sub, WILL.topic, b"offline", 1, False, False, 1)] if will_published else [])
     assert (WILL.topic in b.retained()) is will_published
@@ -207,7 +211,8 @@ def test_client_ids_empty_assigned_for_clean_sessions_refused_for_persistent_one
     out = b.connect("", clean_session=True, keepalive=0, now=0)
     assert out == [Connack(out[0].conn, False, client_id="auto-1")]
     out = b.connect("", clean_session=False, keepalive=0, now=0)
-    assert [type(a) for a in out] == [Connack, Closed] and out[0].code == IDENTIFIER_REJECTED
+    conn = out[0].conn
+    assert out == [Connack(conn, False, IDENTIFIER_REJECTED), Closed(conn, "identifier rejected")]
     assert b.statistics().refused == 1
 
 
