@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from harness.twin import commands
+from harness.twin import commands, heap
 from harness.twin.bootloader import decide_boot
 from harness.twin.dump import DumpJob
 from harness.twin.events import (
@@ -160,11 +160,15 @@ class Device:
         out.append(StateChange("busy"))
         self._pump_dump(out)
 
-    def reboot(self, out: list[Action], reason: str, now: float) -> None:
-        """A software or watchdog reset: RAM marked noinit (the reports not sent yet) survives it."""
+    def reboot(self, out: list[Action], reason: str, now: float, *, crashed: bool = False) -> None:
+        """A software or watchdog reset: RAM marked noinit (the reports not sent yet) survives it.
+        ``crashed``: the application died first, so the connection just ends (no goodbye)."""
         noinit = b""
         if self.session is not None:
-            self.session.shutdown(now, out)  # status offline + DISCONNECT go out before the reset
+            if crashed:
+                self.session.crash(out)
+            else:
+                self.session.shutdown(now, out)  # status offline + DISCONNECT go out before the reset
             noinit = save_outbox(self.session.unsent())
         for name in sorted(self._timers):
             out.append(CancelTimer(name))
@@ -242,10 +246,15 @@ class Device:
             assert self.session is not None
             self.session.start(now, out)
             self.ota.app_started(now, out)
+            if self.state == RUNNING:
+                heap.arm(self, now, out)
         elif event.name in OTA_TIMERS and self.ota is not None:
             self.ota.on_timer(event.name, now, out)
         elif event.name in SESSION_TIMERS and self.session is not None:
             self.session.on_timer(event.name, now, out)
+        elif event.name == heap.HEAP_TIMER:
+            if heap.on_timer(self, now, out):
+                self.reboot(out, "watchdog", now, crashed=True)
         elif event.name == DUMP_TIMER and self.dump is not None:
             self._pump_dump(out)
             if self.state == RUNNING:

@@ -211,6 +211,18 @@ class MqttSession:
         self.live = False
         self._go("shutdown", CLOSED)
 
+    def crash(self, out: list[Action]) -> None:
+        """The application died (a fault, the watchdog is about to reset the board): no goodbye. The
+        connection just ends (the broker publishes the will), and every report not acknowledged yet
+        is unsent again, so noinit RAM carries it to the next boot."""
+        if self.state in (ONLINE, CONNECTING):
+            out.append(NetDisconnect(self.conn, clean=False))
+        self.outbox.connection_lost()
+        for name in TIMERS:
+            self.timers.cancel_timer(out, name)
+        self.live = False
+        self._go("shutdown", DISABLED if self.state == DISABLED else CLOSED)
+
     def unsent(self) -> list[Pending]:
         """The reports not handed to a connection yet, in order: what a software reset carries over.
 

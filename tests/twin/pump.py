@@ -51,7 +51,7 @@ from harness.twin import (
 SMALL = FlashLayout(slot_pages=96)  # 384 KiB slots: room for a 256 KiB test image, fast to copy
 MAX_STEPS = 100_000
 WALL = 1_700_000_000.0  # the Unix time the pump's clock starts at
-BACKGROUND = frozenset({"telemetry", "mqtt.retry", "mqtt.connack"})
+BACKGROUND = frozenset({"telemetry", "mqtt.retry", "mqtt.connack", "heap.exhausted"})
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 import pytest
 
-from harness.twin import NetConnect, NetPublished, factory_flash
+from harness.twin import NetConnect, NetPublished, factory_flash, heap
 from harness.twin.flash import Flash
 from harness.twin.records import write_config
 from harness.twin.session import INFLIGHT_WINDOW
@@ -84,7 +84,9 @@ def test_a_lost_connection_loses_nothing_and_flushes_in_order(flash: bytearray) 
     pump.run(until=pump.now + 3.0)
     pump.drop_connection("keepalive timeout")
     assert pump.broker.retained["devices/twin-0001/status"] == {
-        "state": "offline", "reason": "lwt", "boot_id": pump.device.boot_id  # type: ignore[union-attr]
+        "state": "offline",
+        "reason": "lwt",
+        "boot_id": pump.device.boot_id,  # type: ignore[union-attr]
     }
     pump.broker.up = False
     pump.run(until=pump.now + 10.0)
@@ -237,3 +239,43 @@ def test_connect_names_broker_client_id_keepalive_and_will(flash: bytearray) -> 
     assert connect.will.topic == "devices/twin-0001/status" and connect.will.retain and connect.will.qos == 1
     boot_id = pump.device.boot_id  # type: ignore[union-attr]
     assert json.loads(connect.will.payload) == {"state": "offline", "reason": "lwt", "boot_id": boot_id}
+
+
+def test_an_exhausted_heap_crashes_the_firmware_and_the_watchdog_resets_it() -> None:
+    """The heap model's instant: the leak has eaten all but one message's worth of the free heap."""
+    rate = 5000.0  # bytes per second
+    flash = factory_flash(SMALL, small_image(variant="leak", variant_param=int(rate * 3600)))
+    pump = mqtt_pump(flash)
+    device = pump.device
+    assert device is not None
+    implied = heap.exhaustion_delay(device, pump.now)
+    assert implied is not None and 30.0 < implied < 60.0
+    crash_at = pump.now + implied
+    pump.run(until=crash_at - 1.0)
+    assert "FATAL" not in pump.take() and pump.reboots == []
+    readings = [m["heap_free"] for m in pump.broker.telemetry()]
+    assert readings[-1] < readings[0] and readings[-1] < 10 * 1024
+    pump.run(until=crash_at + 0.5)
+    out = pump.take()
+    assert f"FATAL heap exhausted: malloc({heap.MESSAGE_BYTES}) failed" in out
+    assert pump.reboots == ["watchdog"]
+    assert "reset_cause=watchdog" in out
+    # A crash says no goodbye: the broker lost the connection (it publishes the will), no clean offline.
+    offline = [s for s in pump.broker.statuses() if s["state"] == "offline"]
+    assert [s["reason"] for s in offline] == ["lwt"]
+    # The reset gives the heap back; the leak starts again from the new boot's uptime.
+    pump.run(until=pump.now + 15.0)
+    after = [m for m in pump.broker.telemetry() if m["boot_id"] == pump.device.boot_id]  # type: ignore[union-attr]
+    assert after and after[0]["heap_free"] > 150 * 1024
+
+
+def test_the_heap_check_looks_again_when_buffering_moved_the_instant() -> None:
+    """A check that finds heap left re-arms for the new instant instead of crashing early."""
+    flash = factory_flash(SMALL, small_image(variant="leak", variant_param=3600))  # 1 B/s
+    pump = mqtt_pump(flash)
+    device = pump.device
+    assert device is not None
+    first = heap.exhaustion_delay(device, pump.now)
+    assert first is not None and first > 2 * 24 * 3600
+    assert heap.on_timer(device, pump.now, []) is False  # not exhausted: re-armed, no crash
+    assert heap.exhaustion_delay(device, pump.now + first + 1.0) == 0.0
