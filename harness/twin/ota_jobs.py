@@ -24,13 +24,20 @@ report queued before a software reset goes out from the next boot unchanged). A 
 before it starts (malformed, busy) gets a ``rejected`` report carrying its ``job_id`` when it had one;
 the same id again gets the same report. The outcome of the last job is reported again at every boot.
 Compact JSON, fields in this order.
+
+This module is the whole contract, both ends of it: the device parses jobs (:func:`parse_job`) and
+encodes reports (:func:`encode_status`); the deployer (``harness.services.ota_jobs``) encodes jobs
+(:func:`encode_job`) and parses reports (:func:`parse_status`) with the same rules.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 MAX_JOB_ID = 64
 MAX_VERSION = 32
@@ -44,6 +51,9 @@ URL_TEXT = re.compile(r"[!#-\[\]-~]+")
 URL_RULE = "printable ASCII without spaces, quotes or backslashes"
 FIELDS = ("job_id", "version", "url", "size", "sha256", "signature")
 REQUIRED = ("job_id", "version", "url", "size", "sha256")
+#: The phases a status report may carry, the outcomes (a job is over) last.
+REPORT_OUTCOMES = ("committed", "rolled_back", "rejected", "failed")
+REPORT_PHASES = ("downloading", "verifying", "rebooting", "trial", *REPORT_OUTCOMES)
 
 
 def job_topic(device_id: str) -> str:
@@ -146,3 +156,53 @@ def encode_status(job_id: str, phase: str, version: str, percent: int, reason: s
     body = {"job_id": job_id, "phase": phase, "version": version, "percent": percent, "reason": reason,
             "fw": fw, "boot_id": boot_id, "ts": round(ts, 3)}  # fmt: skip
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def encode_job(job: Mapping[str, Any]) -> bytes:
+    """The job document the deployer publishes: compact JSON, the contract's fields in their order
+    (any other key the caller put in is kept after them, for tests of what a device does with it)."""
+    ordered = {name: job[name] for name in FIELDS if name in job}
+    ordered.update({k: v for k, v in job.items() if k not in ordered})
+    return json.dumps(ordered, separators=(",", ":")).encode()
+
+
+class BadStatus(ValueError):
+    """A status payload that breaks the contract; ``str()`` is one line naming the field."""
+
+
+def parse_status(raw: bytes) -> dict[str, Any]:
+    """The report's JSON object, checked (phase, percent 0-100, ts Unix seconds); any payload that
+    breaks the contract raises :class:`BadStatus`, nothing else."""
+    try:
+        return _parse_status(raw)
+    except BadStatus:
+        raise
+    except Exception as exc:  # RecursionError from deep nesting, OverflowError from a huge ts, ...
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:80]
+        raise BadStatus(f"ota status: unreadable payload ({type(exc).__name__}: {reason})") from None
+
+
+def _parse_status(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadStatus(f"ota status: expected a JSON object ({str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(body, dict):
+        raise BadStatus(f"ota status: expected a JSON object, got {type(body).__name__}")
+    phase = body.get("phase")
+    if phase not in REPORT_PHASES:
+        raise BadStatus(f"ota status: phase expected one of {', '.join(sorted(REPORT_PHASES))} (got {phase!r})")
+    percent = body.get("percent", 0)
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+        raise BadStatus(f"ota status: percent expected a whole number 0-100 (got {percent!r})")
+    ts = body.get("ts")
+    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, int | float) or not _finite(ts)):
+        raise BadStatus(f"ota status: ts expected Unix seconds (got {str(ts)[:40]!r})")
+    return body
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
