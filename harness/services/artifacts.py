@@ -37,52 +37,14 @@ from harness.ota.slot import check_fits
 from harness.run.journal import Journal
 from harness.run.runfolder import make_scratch
 from harness.services.artifact_faults import Decision, Fault, FaultPlan, describe
+from harness.services.artifact_response import Artifact, Reply, decide_response
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
-_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
 _CHUNK = 16 * 1024
 
 
 class ArtifactServerError(RigError):
     """The artifact server could not start or stop."""
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One file's bytes as served, with its strong ETag (from the SHA-256 of the content)."""
-
-    data: bytes
-    etag: str
-
-
-class RangeNotSatisfiable(ValueError):
-    """A ``Range`` no byte of the artifact can satisfy (answered with 416)."""
-
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """``(first, last)`` inclusive for one ``bytes=a-b`` / ``a-`` / ``-n`` range; ``None`` to serve it all.
-
-    Multiple ranges and malformed headers are ignored (RFC 9110 allows it); a range starting past the
-    end raises ``RangeNotSatisfiable``.
-    """
-    if header is None:
-        return None
-    m = _RANGE.fullmatch(header)
-    if not m or (not m.group(1) and not m.group(2)):
-        return None
-    first_text, last_text = m.group(1), m.group(2)
-    if not first_text:  # suffix: the last n bytes
-        n = int(last_text)
-        if n == 0 or size == 0:
-            raise RangeNotSatisfiable
-        return max(0, size - n), size - 1
-    first = int(first_text)
-    last = size - 1 if not last_text else min(int(last_text), size - 1)
-    if last_text and int(last_text) < first:
-        return None  # invalid, so ignored
-    if first >= size:
-        raise RangeNotSatisfiable
-    return first, last
 
 
 class ArtifactServer:
@@ -281,7 +243,7 @@ class ArtifactServer:
             if cached is not None and cached[0] == key:
                 return cached[1]
         data = path.read_bytes()
-        art = Artifact(data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
+        art = Artifact.of(data)
         with self._cache_lock:
             self._cache[name] = (key, art)
         return art
@@ -379,58 +341,39 @@ class ArtifactServer:
         self, request: web.Request, name: str, range_header: str | None, out: _Outcome
     ) -> web.StreamResponse:
         art = await asyncio.get_running_loop().run_in_executor(None, self.artifact, name)
-        if art is None:
-            out.status = 404
-            return web.Response(status=404, text=f"no artifact {name!r}\n")
-        decision = self.faults.decide(name, has_body=request.method != "HEAD")
-        out.fired = decision.fired
-        if decision.status is not None:
-            out.status = decision.status
-            headers = {"Retry-After": str(decision.retry_after)} if decision.retry_after is not None else {}
-            return web.Response(status=decision.status, text="injected fault\n", headers=headers)
-        size = len(art.data)
-        headers = {"ETag": art.etag, "Content-Type": "application/octet-stream"}
-        if not decision.ignore_range:
-            headers["Accept-Ranges"] = "bytes"
-        span: tuple[int, int] | None = None
-        if range_header is not None and not decision.ignore_range and _if_range_holds(request, art.etag):
-            try:
-                span = parse_range(range_header, size)
-            except RangeNotSatisfiable:
-                out.status = 416
-                return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-        first, last = span if span is not None else (0, size - 1)
-        body = memoryview(art.data)[first : last + 1]
-        out.status = 206 if span is not None else 200
-        if span is not None:
-            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-        resp = web.StreamResponse(status=out.status, headers=headers)
-        resp.content_length = len(body)
+        decision = self.faults.decide(name, has_body=request.method != "HEAD") if art is not None else None
+        reply = decide_response(art, name, method=request.method, range_header=range_header,
+                                if_range=request.headers.get("If-Range"),
+                                decision=decision if decision is not None else _NO_FAULT)  # fmt: skip
+        out.status = reply.status
+        out.fired = list(reply.fired) or None
+        if reply.status >= 400 and reply.status != 416:
+            return web.Response(status=reply.status, text=reply.text, headers=reply.headers)
+        headers = dict(reply.headers)
+        length = int(headers.pop("Content-Length", "0"))
+        resp = web.StreamResponse(status=reply.status, headers=headers)
+        resp.content_length = length
         await resp.prepare(request)
-        if request.method == "HEAD":
+        if request.method == "HEAD" or reply.status == 416:
             return resp
-        await self._send(request, resp, body, decision, out)
+        await self._send(request, resp, reply, out)
         return resp
 
-    async def _send(
-        self, request: web.Request, resp: web.StreamResponse, body: memoryview, decision: Decision, out: _Outcome
-    ) -> None:
-        cut = decision.truncate_after is not None and decision.truncate_after < len(body)
-        if cut:
-            body = body[: decision.truncate_after]
+    async def _send(self, request: web.Request, resp: web.StreamResponse, reply: Reply, out: _Outcome) -> None:
+        body = reply.body[: reply.send]
         try:
-            if decision.rate is None:
+            if reply.rate is None:
                 await resp.write(body)
                 out.sent = len(body)
             else:
-                await self._send_paced(resp, body, decision.rate, out)
+                await self._send_paced(resp, body, reply.rate, out)
         except ConnectionError:  # the client went away; aiohttp drops the connection quietly
             out.aborted = True
             return
         except asyncio.CancelledError:  # the server is stopping
             out.aborted = True
             raise
-        if cut:
+        if reply.truncated:
             out.aborted = True
             transport = request.transport
             if transport is not None:
@@ -477,18 +420,15 @@ class ArtifactServer:
             self._stats_lock.notify_all()
 
 
+_NO_FAULT = Decision()
+
+
 @dataclass
 class _Outcome:
     status: int = 0
     sent: int = 0
     aborted: bool = False
     fired: list[str] | None = None
-
-
-def _if_range_holds(request: web.Request, etag: str) -> bool:
-    """True when there is no ``If-Range`` or it names the current (strong) ETag; a date never matches."""
-    value = request.headers.get("If-Range")
-    return value is None or value.strip() == etag
 
 
 def _check_name(name: str) -> str:

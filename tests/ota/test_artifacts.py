@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from harness.errors import ConfigError
 from harness.run.journal import Journal, read_journal
-from harness.services.artifacts import ArtifactServer, ArtifactServerError, RangeNotSatisfiable, parse_range
+from harness.services.artifact_response import RangeNotSatisfiable, parse_range
+from harness.services.artifacts import ArtifactServer, ArtifactServerError
 from tests.ota.client import download_resuming, fetch
 
 DATA = hashlib.shake_256(b"artifact").digest(64 * 1024)
