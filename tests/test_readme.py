@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.report.browser import find_chromium, inspect_page
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 VENV_BIN = Path(sys.executable).parent  # the venv this suite runs in: what `.venv/bin/` names
@@ -39,6 +41,7 @@ COLLECT_TIMEOUT = 180.0
 FIRST_RUN = "readme-first"  # the run id the README's `harness run` is given here
 ONE_TEST = "test_boots_to_prompt_and_reports_its_version"
 COLLECT = " --collect-only -q"
+MAX_RUN_FOLDER = 20_000_000  # bytes: the README main job's run folder (issue 15)
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,12 @@ def check_main_job(command: Command, project: Project, first_run: Path) -> None:
         assert expected in names, f"{command}: no {expected} in {first_run} ({sorted(names)})"
     results = json.loads((first_run / "results.json").read_text(encoding="utf-8"))
     assert results["counts"] == {"passed": 1}, results["counts"]
+    size = sum(p.stat().st_size for p in first_run.rglob("*") if p.is_file())
+    assert size <= MAX_RUN_FOLDER, f"{command}: the run folder is {size / 1e6:.1f} MB (at most 20 MB)"
+    if find_chromium() is not None:  # CI installs it; the page must read in a browser as written
+        check = inspect_page(first_run / "soak.html", width=1280, height=800)
+        assert check.problems() == [], f"{command}: soak.html in a browser: {check.problems()}"
+        assert check.verdict is not None and check.verdict["state"] == "PASS", check.verdict
 
 
 def check_ci_runs_it(command: Command, project: Project) -> None:
