@@ -1,6 +1,7 @@
 """A deterministic :class:`~harness.run.clock.Clock` for tests: time moves only when someone waits.
 
-``clock.call_at(5.0, lambda: console.feed("BOOT-DONE"))`` schedules what the world does at an instant;
+``clock.call_at(5.0, lambda: console.feed("BOOT-DONE"))`` schedules what the world does at an instant
+(and returns a handle for ``clock.cancel``);
 ``wait`` and a condition's ``wait_for`` jump from one scheduled action to the next (running each at its
 instant) instead of sleeping, so a test of an hour-long wait runs in microseconds and always the same
 way. It is the simulated clock's shape without simpy: one thread drives it, state changes only inside
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar
 
-from harness.run.clock import Condition
+from harness.run.clock import Condition, Timer
 
 T = TypeVar("T")
 
@@ -29,7 +30,7 @@ class ManualClock:
     def __init__(self, start: float = 0.0, *, epoch: float = DEFAULT_EPOCH) -> None:
         self._t = float(start)
         self.epoch = float(epoch)
-        self._due: list[tuple[float, int, Callable[[], object]]] = []
+        self._due: list[Timer] = []
         self._order = itertools.count()  # actions due at the same instant run in the order scheduled
         self._lock = threading.RLock()
 
@@ -39,13 +40,23 @@ class ManualClock:
     def wall(self) -> float:
         return self.epoch + self._t
 
-    def call_at(self, when: float, action: Callable[[], object]) -> None:
-        """Run ``action`` when this clock reaches ``when`` (at once, on the next wait, if that is past)."""
+    def call_at(self, when: float, action: Callable[[], object]) -> Timer:
+        """Run ``action`` when this clock reaches ``when`` (at once, on the next wait, if that is past);
+        a handle for :meth:`cancel`."""
+        timer = Timer(when, next(self._order), action)
         with self._lock:
-            heapq.heappush(self._due, (float(when), next(self._order), action))
+            heapq.heappush(self._due, timer)
+        return timer
 
-    def call_later(self, delay: float, action: Callable[[], object]) -> None:
-        self.call_at(self._t + max(0.0, delay), action)
+    def call_later(self, delay: float, action: Callable[[], object]) -> Timer:
+        return self.call_at(self._t + max(0.0, delay), action)
+
+    def cancel(self, handle: object) -> None:
+        """Forget an action that has not run yet (one that ran is ignored)."""
+        if isinstance(handle, Timer):
+            with self._lock:
+                if handle.state == "pending":
+                    handle.state = "cancelled"  # dropped from the heap when it comes up
 
     def wait(self, seconds: float, cancel: threading.Event) -> bool:
         """Run every action due within ``seconds``, then stand at the end; False at the instant an action
@@ -64,11 +75,14 @@ class ManualClock:
     def step(self, until: float | None = None) -> bool:
         """Run the next scheduled action if it is due by ``until`` (None: whenever it is); whether one ran."""
         with self._lock:
-            if not self._due or (until is not None and self._due[0][0] > until):
+            while self._due and self._due[0].state != "pending":
+                heapq.heappop(self._due)
+            if not self._due or (until is not None and self._due[0].when > until):
                 return False
-            when, _, action = heapq.heappop(self._due)
-            self._t = max(self._t, when)
-        action()
+            timer = heapq.heappop(self._due)
+            timer.state = "ran"
+            self._t = max(self._t, timer.when)
+        timer.callback()
         return True
 
     def reach(self, when: float) -> None:
@@ -77,7 +91,8 @@ class ManualClock:
 
     def pending(self) -> int:
         """How many actions are still scheduled."""
-        return len(self._due)
+        with self._lock:
+            return sum(1 for t in self._due if t.state == "pending")
 
     def condition(self) -> Condition:
         return ManualCondition(self)
