@@ -21,7 +21,7 @@ A drive with nothing scheduled jumps straight to its timeout; without a timeout 
 :class:`NothingLeftToHappen` instead of hanging.
 
 **Paced mode** (``factor``): like ``simpy.rt``, simulated time advances at most ``factor`` times as
-fast as wall time (``time.monotonic``, used for pacing only, here alone in the harness); a simulation
+fast as the ``pace`` clock (a :class:`~harness.run.clock.RealClock` unless one is passed); a simulation
 that cannot keep up runs as fast as it can and :meth:`SimClock.lag` says how far behind the pace it
 fell (the most seen, in simulated seconds), for the journal.
 """
@@ -29,7 +29,6 @@ fell (the most seen, in simulated seconds), for the journal.
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
@@ -38,7 +37,7 @@ from typing import TypeVar, cast
 import simpy
 
 from harness.errors import HarnessError
-from harness.run.clock import Condition
+from harness.run.clock import Clock, Condition, RealClock
 from harness.run.manual_clock import DEFAULT_EPOCH
 
 T = TypeVar("T")
@@ -68,12 +67,13 @@ class SimClock:
     """Simulated time on ``env`` (a new ``simpy.Environment`` by default); ``wall()`` is ``epoch + now()``."""
 
     def __init__(self, env: simpy.Environment | None = None, *, epoch: float = DEFAULT_EPOCH,
-                 factor: float | None = None) -> None:  # fmt: skip
+                 factor: float | None = None, pace: Clock | None = None) -> None:  # fmt: skip
         if factor is not None and not factor > 0:
             raise ValueError(f"factor: expected a number > 0 (simulated seconds per wall second), got {factor}")
         self.env = env if env is not None else simpy.Environment()
         self.epoch = float(epoch)
         self.factor = factor
+        self._wall: Clock = pace if pace is not None else RealClock()  # what paced mode keeps up with
         self.steps = 0  # simpy events processed by this clock's drives
         self._ready: deque[Call] = deque()
         self._pace: tuple[float, float] | None = None  # (wall monotonic, sim time) the pace counts from
@@ -181,7 +181,7 @@ class SimClock:
     def _pace_to(self, sim_time: float, cancel: threading.Event | None) -> bool:
         """Paced mode: hold until wall time allows ``sim_time``; False if ``cancel`` got set meanwhile."""
         assert self.factor is not None
-        now_wall = time.monotonic()
+        now_wall = self._wall.now()
         if self._pace is None:
             self._pace = (now_wall, float(self.env.now))
         wall0, sim0 = self._pace
@@ -189,10 +189,7 @@ class SimClock:
         if ahead <= 0:
             self._lag = max(self._lag, -ahead * self.factor)
             return True
-        if cancel is not None:
-            return not cancel.wait(ahead)
-        time.sleep(ahead)
-        return True
+        return self._wall.wait(ahead, cancel if cancel is not None else threading.Event())
 
 
 class SimCondition:
