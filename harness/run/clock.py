@@ -216,3 +216,21 @@ class RealClock:
                     self._errors = [*self._errors, f"{timer!r}: {type(exc).__name__}: {exc}"][-KEPT_ERRORS:]
             with self._cond:
                 self._ran += 1
+
+
+class SteppedCondition:
+    """The lock and the no-op ``notify_all`` of a condition on a clock that one thread steps (manual or
+    simulated): state changes only inside a step, so the waiter checks its predicate after each one
+    instead of being woken. Subclasses give ``wait_for``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._lock.release()
+
+    def notify_all(self) -> None:
+        """Nothing to wake: the waiter checks its predicate after every step of the clock."""

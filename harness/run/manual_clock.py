@@ -14,10 +14,9 @@ import heapq
 import itertools
 import threading
 from collections.abc import Callable
-from types import TracebackType
 from typing import TypeVar
 
-from harness.run.clock import Condition, Timer
+from harness.run.clock import Condition, SteppedCondition, Timer
 
 T = TypeVar("T")
 
@@ -98,21 +97,12 @@ class ManualClock:
         return ManualCondition(self)
 
 
-class ManualCondition:
+class ManualCondition(SteppedCondition):
     """A condition on a :class:`ManualClock`: ``wait_for`` runs the clock's actions until the predicate holds."""
 
     def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
         self.clock = clock
-        self._lock = threading.RLock()
-
-    def __enter__(self) -> bool:
-        return self._lock.acquire()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._lock.release()
-
-    def notify_all(self) -> None:
-        """Nothing to wake: the waiter checks its predicate after every action of the clock."""
 
     def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
         deadline = None if timeout is None else self.clock.now() + max(0.0, timeout)

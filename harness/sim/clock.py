@@ -31,13 +31,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from types import TracebackType
 from typing import TypeVar, cast
 
 import simpy
 
 from harness.errors import HarnessError
-from harness.run.clock import Clock, Condition, RealClock
+from harness.run.clock import Clock, Condition, RealClock, SteppedCondition
 from harness.run.manual_clock import DEFAULT_EPOCH
 
 T = TypeVar("T")
@@ -192,21 +191,12 @@ class SimClock:
         return self._wall.wait(ahead, cancel if cancel is not None else threading.Event())
 
 
-class SimCondition:
+class SimCondition(SteppedCondition):
     """A condition on a :class:`SimClock`: ``wait_for`` steps the simulation until the predicate holds."""
 
     def __init__(self, clock: SimClock) -> None:
+        super().__init__()
         self.clock = clock
-        self._lock = threading.RLock()
-
-    def __enter__(self) -> bool:
-        return self._lock.acquire()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._lock.release()
-
-    def notify_all(self) -> None:
-        """Nothing to wake: the waiter checks its predicate after every step of the simulation."""
 
     def wait_for(self, predicate: Callable[[], T], timeout: float | None = None) -> T:
         clock = self.clock
