@@ -12,6 +12,7 @@ payloads are :mod:`harness.twin.ota_jobs`, the contract both ends use.
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +73,7 @@ def new_job_id(device: str) -> str:
     return f"{device}-{uuid.uuid4().hex[:12]}"[-64:]
 
 
-class OtaJobsCore:
+class OtaJobsCore(ABC):
     """Open jobs and status reports of every device of a run; a transport gives :meth:`send`."""
 
     def __init__(self, journal: Any = None, *, job_topic: str = "devices/{device_id}/ota/job",
@@ -87,10 +88,10 @@ class OtaJobsCore:
         self._malformed = 0
         self._open: dict[str, tuple[str, bytes]] = {}  # device -> (job_id, payload) published, not cleared
 
+    @abstractmethod
     def send(self, topic: str, payload: bytes) -> None:
         """Publish ``payload`` retained at QoS 1 on ``topic``, returning once the broker has it; raise
         :class:`OtaChannelError` when it cannot. The transport's one job."""
-        raise NotImplementedError(f"{type(self).__name__} has no transport to publish on {topic}")
 
     # -- jobs ---------------------------------------------------------------------------------------
     def publish_job(self, device: str, job: dict[str, Any]) -> None:
