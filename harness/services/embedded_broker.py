@@ -10,6 +10,10 @@ partition holds its TCP connection open and silent) would stay "connected" for e
 will would never go out. ``embedded_keepalive.KeepaliveEnforcer``, an amqtt plugin, fails the connection of a
 client that sent no control packet within 1.5 times its keep alive (MQTT 3.1.1 §3.1.2.10), exactly as
 if the network had failed, so amqtt publishes the client's will, as mosquitto does.
+
+amqtt also drops the messages a client published (and it acknowledged) just before a DISCONNECT
+when its broker loop had not delivered them yet; ``embedded_delivery.DeliveringBroker`` delivers
+them first, as mosquitto does.
 """
 
 from __future__ import annotations
@@ -37,11 +41,10 @@ def broker_config(host: str, port: int) -> dict[str, Any]:
 
 
 async def _serve(host: str, port: int) -> int:
-    from amqtt.broker import Broker  # type: ignore[import-untyped,unused-ignore]  # broker process only
-
+    from harness.services.embedded_delivery import DeliveringBroker  # broker process only (amqtt)
     from harness.services.embedded_keepalive import KeepaliveEnforcer  # the class amqtt loads by its path
 
-    broker = Broker(broker_config(host, port))
+    broker = DeliveringBroker(broker_config(host, port))
     for plugin in broker.plugins_manager.plugins:
         if isinstance(plugin, KeepaliveEnforcer):
             plugin.bind(broker)

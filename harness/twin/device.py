@@ -43,7 +43,7 @@ from harness.twin.session import TIMERS as SESSION_TIMERS
 from harness.twin.session import MqttSession
 from harness.twin.settings import load as load_settings
 from harness.twin.shell import LineEditor
-from harness.twin.states import BOOTING, BUSY, HALTED, OFF, RESET, RUNNING, IllegalMove, legal_move
+from harness.twin.states import BOOTING, BUSY, HALTED, OFF, RESET, RUNNING, STOPPING, IllegalMove, legal_move
 from harness.twin.telemetry import Identity
 from harness.twin.trial import extra_boot_time
 
@@ -53,6 +53,10 @@ DEFAULT_BOOT_TIME = 0.05
 BACKLOG_LIMIT = 1024  # bytes of console input buffered while busy (a UART RX FIFO + driver ring)
 BOOT_TIMER = "boot"
 DUMP_TIMER = "dump"
+DRAIN_TIMER = "reset.drain"
+#: Seconds a software reset waits for the PUBACKs of the reports in flight before it goes ahead (the
+#: ones still unacknowledged are then carried to the next boot in noinit RAM and sent again).
+RESET_DRAIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Device:
         self.dump: DumpJob | None = None
         self.ota: OtaAgent | None = None  # OTA client and trial-boot logic (harness.twin.ota_client)
         self._timers: set[str] = set()
+        self._pending_reset = ""  # the reason of the software reset waiting in state stopping
         self._backlog = bytearray()
         self._counts = dict.fromkeys(
             ("boots", "commands", "command_errors", "console_in", "console_out", "input_dropped"), 0
@@ -162,19 +167,47 @@ class Device:
 
     def reboot(self, out: list[Action], reason: str, now: float, *, crashed: bool = False) -> None:
         """A software or watchdog reset: RAM marked noinit (the reports not sent yet) survives it.
-        ``crashed``: the application died first, so the connection just ends (no goodbye)."""
+        ``crashed``: the application died first, so the connection just ends (no goodbye).
+
+        A software reset with reports in flight on a live connection first waits, at most
+        :data:`RESET_DRAIN` seconds, for their PUBACKs (state ``stopping``: every timer stopped,
+        nothing new sent, console input dropped), as firmware flushes its MQTT client before
+        ``esp_restart()``: the ``rebooting`` report must not die with the connection."""
+        session = self.session
+        if not crashed and session is not None and session.reports_in_flight():
+            self._stop_timers(out)
+            session.drain()
+            self.state = STOPPING
+            self._pending_reset = reason
+            self.start_timer(out, DRAIN_TIMER, RESET_DRAIN)
+            return
+        self._reset(out, reason, now, crashed=crashed)
+
+    def _reset(self, out: list[Action], reason: str, now: float, *, crashed: bool = False,
+               carry_in_flight: bool = False) -> None:  # fmt: skip
         noinit = b""
         if self.session is not None:
             if crashed:
                 self.session.crash(out)
-            else:
-                self.session.shutdown(now, out)  # status offline + DISCONNECT go out before the reset
+            else:  # status offline + DISCONNECT go out before the reset
+                self.session.shutdown(now, out, carry_in_flight=carry_in_flight)
             noinit = save_outbox(self.session.unsent())
+        self._stop_timers(out)
+        self.state = RESET
+        out.append(Reboot(reason, noinit))
+
+    def _stop_timers(self, out: list[Action]) -> None:
         for name in sorted(self._timers):
             out.append(CancelTimer(name))
         self._timers.clear()
-        self.state = RESET
-        out.append(Reboot(reason, noinit))
+
+    def _drained(self, now: float, out: list[Action]) -> None:
+        """Stopping: the reset goes ahead once nothing waits for a PUBACK (or the connection is gone)."""
+        assert self.session is not None
+        if not self.session.reports_in_flight():
+            self._timers.discard(DRAIN_TIMER)
+            out.append(CancelTimer(DRAIN_TIMER))
+            self._reset(out, self._pending_reset, now)
 
     # ------------------------------------------------------------------ move handlers
 
@@ -235,7 +268,11 @@ class Device:
         if event.name not in self._timers:
             raise IllegalMove(f"TimerFired({event.name!r}) but no such timer is pending ({self.state!r})")
         self._timers.discard(event.name)
-        if event.name == BOOT_TIMER and self.state == BOOTING:
+        if self.state == STOPPING:
+            if event.name != DRAIN_TIMER:
+                raise IllegalMove(f"TimerFired({event.name!r}) while stopping: only {DRAIN_TIMER!r} is pending")
+            self._reset(out, self._pending_reset, now, carry_in_flight=True)  # no PUBACK in time
+        elif event.name == BOOT_TIMER and self.state == BOOTING:
             assert self.ota is not None
             if not self.ota.app_start(now, out):
                 return  # the application crashed at start; the watchdog timer resets the board
@@ -272,9 +309,17 @@ class Device:
                 out: list[Action]) -> None:  # fmt: skip
         assert self.session is not None
         self.session.on_net(event, now, out)
+        if self.state == STOPPING:
+            self._drained(now, out)
+
+    def _on_ignore_http(self, event: HttpEvent, now: float, out: list[Action]) -> None:
+        """A download's news while stopping: the reset is about to end it (the next boot resumes it)."""
 
     def _on_message(self, topic: str, payload: bytes, retained: bool, now: float, out: list[Action]) -> None:
-        """A message on a subscribed topic: the only one today is this device's OTA job topic."""
+        """A message on a subscribed topic: the only one today is this device's OTA job topic (not
+        acted on while stopping: the job is redelivered, retained, to the next boot)."""
+        if self.state == STOPPING:
+            return
         if self.ota is not None and topic == job_topic(self.device_id):
             self.ota.on_job_message(payload, now, out)
 

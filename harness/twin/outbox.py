@@ -10,9 +10,9 @@ every step. At most :data:`OUTBOX_LIMIT` entries: past that the oldest is droppe
 The outbox belongs to one boot's session, but a software or watchdog reset does not lose it: the
 core saves the entries not yet handed to a connection in noinit RAM (:mod:`harness.twin.noinit`) and
 the next boot's outbox starts with them (:meth:`Outbox.restore`), so they go out first, in the order
-they were made. Entries in flight on a live connection at the reset went out ahead of its clean
-DISCONNECT and are not carried (no duplicate can put an earlier phase after a later one). A power cut
-loses everything.
+they were made. Entries in flight on a live connection are waited for before the reset (the core's
+``stopping`` state); those acknowledged are gone, those the broker did not acknowledge in time are
+carried too (sent again: at least once). A power cut loses everything.
 """
 
 from __future__ import annotations

@@ -139,6 +139,7 @@ class MqttSession:
         self.state = DISABLED
         self.conn = 0
         self.live = False  # the runtime may still report on connection ``conn``
+        self.draining = False  # a software reset waits for the last PUBACKs: nothing new goes out
         self.attempts = 0
         self.seq = 0
         self.next_due = 0.0
@@ -195,8 +196,12 @@ class MqttSession:
         if self.state == ONLINE:
             self._send_outbox(out)
 
-    def shutdown(self, now: float, out: list[Action]) -> None:
-        """Before a software reset: say goodbye cleanly (status offline, DISCONNECT)."""
+    def shutdown(self, now: float, out: list[Action], *, carry_in_flight: bool = False) -> None:
+        """Before a software reset: say goodbye cleanly (status offline, DISCONNECT). ``carry_in_flight``:
+        the reports still unacknowledged count as unsent (the core stopped waiting for their PUBACK),
+        so the next boot sends them again: at least once, never lost to a dying connection."""
+        if carry_in_flight:
+            self.outbox.connection_lost()
         if self.state == DISABLED:
             self._go("shutdown", DISABLED)
             return
@@ -210,6 +215,15 @@ class MqttSession:
             self.timers.cancel_timer(out, name)
         self.live = False
         self._go("shutdown", CLOSED)
+
+    def reports_in_flight(self) -> bool:
+        """Whether reports handed to the live connection still wait for their PUBACK."""
+        return self.state == ONLINE and any(entry.ref is not None for entry in self.outbox.entries)
+
+    def drain(self) -> None:
+        """Before a software reset: hand nothing new to the network (the reports in flight may still be
+        acknowledged); :meth:`shutdown` follows when they are, or when the core stops waiting."""
+        self.draining = True
 
     def crash(self, out: list[Action]) -> None:
         """The application died (a fault, the watchdog is about to reset the board): no goodbye. The
@@ -226,9 +240,10 @@ class MqttSession:
     def unsent(self) -> list[Pending]:
         """The reports not handed to a connection yet, in order: what a software reset carries over.
 
-        After :meth:`shutdown`, reports in flight on a live connection have gone out ahead of its clean
-        DISCONNECT and are not carried (sending them again would put an earlier phase after a later one
-        on the broker); after a lost connection every report is unsent again, and all are carried.
+        After :meth:`shutdown`, reports in flight on a live connection were handed to it ahead of its
+        clean DISCONNECT and are not carried (the core waited for their PUBACKs first: only those it
+        stopped waiting for are carried, ``carry_in_flight``); after a lost connection every report is
+        unsent again, and all are carried.
         """
         return self.outbox.unsent()
 
@@ -331,6 +346,8 @@ class MqttSession:
             self._send_more(out)
 
     def _send_more(self, out: list[Action]) -> None:
+        if self.draining:
+            return
         in_flight = self.buffer.in_flight
         while in_flight < INFLIGHT_WINDOW:
             entry = self.buffer.next_unsent()
