@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.drivers.netem import ImpairmentPoint
-from harness.drivers.netem.model import standard_cdf
+from harness.netmodel.model import standard_cdf
 
 CHUNK = 1 << 20
 Z99 = 2.5758293035489004  # two-sided 99% normal quantile

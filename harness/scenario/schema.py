@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 def _network_params(value: dict[str, Any]) -> dict[str, Any]:
     """Check impairment parameters with the impairment point's own validator (tc netem names)."""
-    from harness.drivers.netem.params import build_params
+    from harness.netmodel.params import build_params
 
     try:
         build_params(**value)
@@ -35,7 +35,7 @@ def _network_params(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _profile_name(value: str) -> str:
-    from harness.drivers.netem.profiles import PROFILES
+    from harness.netmodel.profiles import PROFILES
 
     if value not in PROFILES:
         raise ValueError(f"expected one of the network profiles {', '.join(PROFILES)}, got {value!r}")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from harness.drivers.netem.kernel import kernel_netem_available, netem_args, select_backend, tc_command
-from harness.drivers.netem.params import build_params
 from harness.errors import ConfigError, RigError
+from harness.netmodel.params import build_params
 
 
 def _runner(returncode: int, stderr: str = "") -> Any:

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from harness.drivers.netem.model import (
+from harness.netmodel.model import (
     CorrelatedUniform,
     DatagramModel,
     DelaySampler,
@@ -19,8 +19,8 @@ from harness.drivers.netem.model import (
     standard_cdf,
     standard_variate,
 )
-from harness.drivers.netem.params import build_params
-from harness.drivers.netem.stats import BurstCounter
+from harness.netmodel.params import build_params
+from harness.netmodel.stats import BurstCounter
 
 
 def _decisions(seed: int, n: int = 2000) -> list[list[tuple[float, object, bool]]]:

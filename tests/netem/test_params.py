@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from harness.drivers.netem.params import CLEAR, GEModel, build_directions, build_params
 from harness.errors import ConfigError
+from harness.netmodel.params import CLEAR, GEModel, build_directions, build_params
 
 
 def test_netem_names_and_units_are_read() -> None:

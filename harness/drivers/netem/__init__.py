@@ -12,13 +12,14 @@ Public API::
         point.partition("60s")
         point.statistics()
 
-Parameters use ``tc netem`` names and units (see :mod:`harness.drivers.netem.params` and
+Parameters use ``tc netem`` names and units (see :mod:`harness.netmodel.params` and
 ``docs/network.md``).
 """
 
 from harness.drivers.netem.backend import NetworkImpairment, open_point
 from harness.drivers.netem.kernel import kernel_netem_available, select_backend
-from harness.drivers.netem.params import (
+from harness.drivers.netem.point import ImpairmentPoint
+from harness.netmodel.params import (
     CLEAR,
     DISTRIBUTIONS,
     PARAMETER_NAMES,
@@ -26,9 +27,8 @@ from harness.drivers.netem.params import (
     LinkParams,
     build_params,
 )
-from harness.drivers.netem.point import ImpairmentPoint
-from harness.drivers.netem.profiles import PROFILES
-from harness.drivers.netem.syntax import parse_netem
+from harness.netmodel.profiles import PROFILES
+from harness.netmodel.syntax import parse_netem
 
 __all__ = [
     "CLEAR",

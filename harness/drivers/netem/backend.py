@@ -13,9 +13,9 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from harness.drivers.netem.kernel import Runner, select_backend
-from harness.drivers.netem.link import Address
 from harness.drivers.netem.point import ImpairmentPoint, JournalLike
 from harness.errors import RigError
+from harness.netmodel.link import Address
 
 
 @runtime_checkable

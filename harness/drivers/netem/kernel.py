@@ -17,8 +17,8 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.drivers.netem.params import LinkParams
 from harness.errors import ConfigError, RigError
+from harness.netmodel.params import LinkParams
 
 PROBE_TIMEOUT = 5.0
 CAP_NET_ADMIN = 12

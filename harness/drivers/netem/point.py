@@ -19,8 +19,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from harness.drivers.netem.capture import PacketCapture
-from harness.drivers.netem.link import PACKET_ONLY, Address, CloseAfter, LinkState
-from harness.drivers.netem.params import (
+from harness.drivers.netem.tcp import TcpProxy
+from harness.drivers.netem.timing import precise_event_loop, set_thread_priority
+from harness.drivers.netem.udp import UdpProxy
+from harness.errors import ConfigError, RigError
+from harness.netmodel.link import PACKET_ONLY, Address, CloseAfter, LinkState
+from harness.netmodel.params import (
     CLEAR,
     DIRECTIONS,
     LinkParams,
@@ -29,12 +33,8 @@ from harness.drivers.netem.params import (
     byte_count,
     directions,
 )
-from harness.drivers.netem.profiles import profile_params
-from harness.drivers.netem.syntax import parse_netem
-from harness.drivers.netem.tcp import TcpProxy
-from harness.drivers.netem.timing import precise_event_loop, set_thread_priority
-from harness.drivers.netem.udp import UdpProxy
-from harness.errors import ConfigError, RigError
+from harness.netmodel.profiles import profile_params
+from harness.netmodel.syntax import parse_netem
 from harness.units import parse_duration
 
 T = TypeVar("T")

@@ -18,8 +18,8 @@ import struct
 from collections import deque
 from collections.abc import Callable
 
-from harness.drivers.netem.link import Address, LinkState
-from harness.drivers.netem.model import StreamModel
+from harness.netmodel.link import Address, LinkState
+from harness.netmodel.model import StreamModel
 
 HIGH_WATER = 256 * 1024  # bytes held in a pipe before its source is paused
 LOW_WATER = 64 * 1024

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, cast
 
-from harness.drivers.netem.link import Address, LinkState
-from harness.drivers.netem.model import DatagramModel, Delivery
+from harness.netmodel.link import Address, LinkState
+from harness.netmodel.model import DatagramModel, Delivery
 
 SOCKET_BUFFER = 4 * 1024 * 1024
 # SO_RCVBUFFORCE / SO_SNDBUFFORCE (Linux asm-generic values; the socket module does not export them)

@@ -12,7 +12,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from harness.drivers.netem.params import LinkParams
+from harness.netmodel.params import LinkParams
 
 RESERVOIR = 20_000
 

@@ -12,9 +12,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.drivers.netem.model import TokenBucket, bucket_for, derive_rng
-from harness.drivers.netem.params import CLEAR, DIRECTIONS, LinkParams
-from harness.drivers.netem.stats import DirectionStats
+from harness.netmodel.model import TokenBucket, bucket_for, derive_rng
+from harness.netmodel.params import CLEAR, DIRECTIONS, LinkParams
+from harness.netmodel.stats import DirectionStats
 
 Address = tuple[str, int]
 

@@ -42,12 +42,11 @@ PROFILES: dict[str, Profile] = {
     # WebPageTest connectivity preset "2G": 280 Kbps down / 256 Kbps up, 800 ms RTT.
     "2g": _both({"delay": "400ms"}, {"rate": "256kbit"}, {"rate": "280kbit"}),
     # Geostationary satellite: ~600 ms RTT (FCC Measuring Broadband America), 25/3 Mbit/s plan tier.
-    "satellite": _both({"delay": "300ms", "jitter": "10ms", "distribution": "normal"},
-                       {"rate": "3mbit"}, {"rate": "25mbit"}),
-    # Harness composite: bursty loss (Gilbert-Elliott, mean burst 4 packets, ~3.8% loss) and jitter.
-    "flaky": _both(
-        {"delay": "40ms", "jitter": "20ms", "distribution": "pareto", "gemodel": ("1%", "25%")}, {}, {}
+    "satellite": _both(
+        {"delay": "300ms", "jitter": "10ms", "distribution": "normal"}, {"rate": "3mbit"}, {"rate": "25mbit"}
     ),
+    # Harness composite: bursty loss (Gilbert-Elliott, mean burst 4 packets, ~3.8% loss) and jitter.
+    "flaky": _both({"delay": "40ms", "jitter": "20ms", "distribution": "pareto", "gemodel": ("1%", "25%")}, {}, {}),
 }
 
 
@@ -56,6 +55,4 @@ def profile_params(name: str) -> Profile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise ConfigError(
-            f"profile: unknown profile {name!r}; expected one of {', '.join(PROFILES)}"
-        ) from None
+        raise ConfigError(f"profile: unknown profile {name!r}; expected one of {', '.join(PROFILES)}") from None

@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from harness.drivers.netem.params import LinkParams
+from harness.netmodel.params import LinkParams
 
 _STD_NORMAL = NormalDist()
 _TABLE_LIMIT = 32767 / 8192  # netem tables are s16 scaled by NETEM_DIST_SCALE: about +/-4 jitter
