@@ -205,9 +205,7 @@ class Device:
         """Stopping: the reset goes ahead once nothing waits for a PUBACK (or the connection is gone)."""
         assert self.session is not None
         if not self.session.reports_in_flight():
-            self._timers.discard(DRAIN_TIMER)
-            out.append(CancelTimer(DRAIN_TIMER))
-            self._reset(out, self._pending_reset, now)
+            self._reset(out, self._pending_reset, now)  # cancels the drain timer with the rest
 
     # ------------------------------------------------------------------ move handlers
 

@@ -120,8 +120,7 @@ def _publish_then_disconnect(port: int, wait: float) -> list[bytes]:
                 acks += chunk
             dev.sendall(b"\xe0\x00")
             dev.shutdown(socket.SHUT_WR)
-            while dev.recv(4096):  # until the broker closes its side
-                pass
+            b"".join(iter(lambda: dev.recv(4096), b""))  # read until the broker closes its side
         return watcher.wait(COUNT, timeout=wait)
     finally:
         watcher.close()

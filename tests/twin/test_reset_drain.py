@@ -24,7 +24,8 @@ def made(pump: OtaPump) -> list[str]:
     return [status.phase for status in pump.ota]
 
 
-def online_pump(delay: float = 0.0) -> OtaPump:
+def online_pump(delay: float = 0.0) -> tuple[OtaPump, bytes]:
+    """A pump online with the broker, and a console job for an image whose hash it names wrongly."""
     image = build_signed_image("2.0.0", KEYS, size=PAYLOAD, security_counter=2).data
     pump = OtaPump(provisioned_flash(KEYS.public_raw, config=BROKER), layout=LAYOUT)
     pump.http.publish(URL, image)
@@ -33,13 +34,12 @@ def online_pump(delay: float = 0.0) -> OtaPump:
     pump.run(until=pump.now + 1)  # online
     assert pump.device is not None and pump.device.session is not None
     assert pump.device.session.state == "online"
-    pump.job = f"ota apply {URL} {'00' * 32} {len(image)} 2.0.0\r".encode()  # type: ignore[attr-defined]
-    return pump
+    return pump, f"ota apply {URL} {'00' * 32} {len(image)} 2.0.0\r".encode()
 
 
-def apply_then_reboot(pump: OtaPump) -> str:
+def apply_then_reboot(pump: OtaPump, job: bytes) -> str:
     """A job rejected (wrong hash), and ``reboot`` typed at once: its reports are still in flight."""
-    pump.feed(ConsoleInput(pump.job))  # type: ignore[attr-defined]
+    pump.feed(ConsoleInput(job))
     text = ""
     for _ in range(1000):  # a millisecond at a time, until the verdict is printed
         pump.run(until=pump.now + 0.001)
@@ -55,8 +55,8 @@ def apply_then_reboot(pump: OtaPump) -> str:
 
 
 def test_the_reset_waits_for_the_pubacks_and_sends_every_report_once() -> None:
-    pump = online_pump(delay=0.3)
-    old_boot = apply_then_reboot(pump)
+    pump, job = online_pump(delay=0.3)
+    old_boot = apply_then_reboot(pump, job)
     assert pump.device is not None and pump.device.state == STOPPING and pump.reboots == []
     pump.feed(ConsoleInput(b"version\r"))  # a resetting board drops what it is sent
     pump.run(until=pump.now + 0.5)  # the PUBACKs come back after 2 x 0.3 s
@@ -71,9 +71,9 @@ def test_the_reset_waits_for_the_pubacks_and_sends_every_report_once() -> None:
 
 
 def test_no_puback_in_time_carries_the_reports_to_the_next_boot() -> None:
-    pump = online_pump()
+    pump, job = online_pump()
     pump.broker.stalled = True  # the connection died unnoticed: nothing arrives, nothing is acknowledged
-    old_boot = apply_then_reboot(pump)
+    old_boot = apply_then_reboot(pump, job)
     pump.run(until=pump.now + RESET_DRAIN - 0.01)
     assert pump.reboots == []
     pump.run(until=pump.now + 0.02)
@@ -89,8 +89,8 @@ def test_no_puback_in_time_carries_the_reports_to_the_next_boot() -> None:
 
 
 def test_a_connection_lost_while_stopping_resets_at_once_and_carries_everything() -> None:
-    pump = online_pump(delay=0.3)
-    apply_then_reboot(pump)
+    pump, job = online_pump(delay=0.3)
+    apply_then_reboot(pump, job)
     assert pump.device is not None and pump.device.state == STOPPING
     pump.drop_connection()
     pump.run(until=pump.now + 0.001)
@@ -101,6 +101,6 @@ def test_a_connection_lost_while_stopping_resets_at_once_and_carries_everything(
 
 
 def test_a_reboot_with_nothing_in_flight_does_not_wait() -> None:
-    pump = online_pump(delay=0.3)
+    pump, _ = online_pump(delay=0.3)
     pump.feed(ConsoleInput(b"reboot\r"))
     assert pump.reboots == ["software"]
